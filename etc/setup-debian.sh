@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what building, testing and running pgmarina needs on Debian 12, and nothing more.
+# Idempotent: packages already present are not fetched again, so a developer's second run is fast.
+# Usage: etc/setup-debian.sh [--with-fuzz] [--with-bench]
+set -euo pipefail
+
+packages=(
+    g++ meson ninja-build pkg-config python3
+    libboost1.81-dev libssl-dev libpq-dev libtomlplusplus-dev prometheus-cpp-dev doctest-dev
+    postgresql-15 postgresql-contrib postgresql-client-15
+)
+for arg in "$@"; do
+    case "$arg" in
+        --with-fuzz) packages+=(clang libclang-rt-14-dev) ;;
+        --with-bench) packages+=(pgbouncer gnuplot-nox) ;;
+        *) echo "setup-debian.sh: unknown option '$arg'" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+sudo=()
+if ((EUID != 0)); then
+    command -v sudo >/dev/null || { echo "setup-debian.sh: run as root or install sudo" >&2; exit 1; }
+    sudo=(sudo)
+fi
+echo "setup-debian.sh: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+# Debian's postgresql-15 may create a cluster on 5432; nothing here uses it: tests and the
+# quick start run their own throwaway servers on free loopback ports.
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Counts test cases across one or more meson test logs and prints 'N passed, M failed'.
+
+meson counts executables; a doctest executable holds dozens of cases, so the counts come from
+doctest's own summary line. A test that crashed or timed out before printing that line still
+counts as one failure, so a crash can never look like success.
+Usage: summarize.py BUILD_DIR [BUILD_DIR ...]
+"""
+import json
+import pathlib
+import re
+import sys
+
+DOCTEST = re.compile(
+    r"\[doctest\] test cases:\s*(\d+) \|\s*(\d+) passed \|\s*(\d+) failed \|\s*(\d+) skipped")
+
+
+def count(log: pathlib.Path) -> tuple[int, int, int]:
+    passed = failed = skipped = 0
+    for line in log.read_text().splitlines():
+        test = json.loads(line)
+        result = test["result"]
+        summaries = DOCTEST.findall(test.get("stdout", "") or "")
+        if summaries:
+            _, p, f, s = (int(x) for x in summaries[-1])
+            passed, failed, skipped = passed + p, failed + f, skipped + s
+            if result not in ("OK", "EXPECTEDFAIL") and f == 0:
+                failed += 1
+        elif result == "OK":
+            passed += 1
+        elif result == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+    return passed, failed, skipped
+
+
+def main() -> int:
+    totals = [0, 0, 0]
+    for build in sys.argv[1:]:
+        log = pathlib.Path(build) / "meson-logs" / "testlog.json"
+        if not log.exists():
+            print(f"summarize: no test log in {build}", file=sys.stderr)
+            totals[1] += 1
+            continue
+        for i, n in enumerate(count(log)):
+            totals[i] += n
+    passed, failed, skipped = totals
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
