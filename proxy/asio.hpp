@@ -1,0 +1,16 @@
+#pragma once
+// The Asio vocabulary every proxy file uses, in one place.
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+namespace proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// Expected network conditions (EOF, reset, cancellation) come back as values, not exceptions
+// (design.md "Threads"): `auto [ec, n] = co_await sock.async_read_some(buf, nothrow);`.
+inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+} // namespace proxy

@@ -1,0 +1,50 @@
+#pragma once
+
+// A real pgmarina process for integration tests: the binary meson built (path in the PGMARINA
+// environment variable), started with a config written to a fresh directory, stopped when the
+// object is destroyed. The child gets SIGKILL if the test process dies first (PR_SET_PDEATHSIG),
+// so a crashed test leaves no proxy behind holding its port.
+//
+// Thread safety: none; use one from one thread.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace support {
+
+class PgmarinaProcess {
+public:
+    // A loopback TCP port nobody listens on right now, for the config's `listen`.
+    [[nodiscard]] static std::uint16_t free_port();
+
+    // Writes `config_toml` to DIR/pgmarina.toml, starts `pgmarina -c` on it and returns once
+    // 127.0.0.1:`port` accepts connections. Throws std::runtime_error (with the log) otherwise.
+    PgmarinaProcess(const std::string& config_toml, std::uint16_t port);
+    PgmarinaProcess(const PgmarinaProcess&) = delete;
+    PgmarinaProcess& operator=(const PgmarinaProcess&) = delete;
+    // SIGTERM, then SIGKILL if it has not exited within a few seconds.
+    ~PgmarinaProcess();
+
+    [[nodiscard]] std::uint16_t port() const { return port_; }
+    // A libpq conninfo for a database behind this pgmarina.
+    [[nodiscard]] std::string conninfo(std::string_view user, std::string_view password,
+                                       std::string_view dbname) const;
+    // True while the process has not exited.
+    [[nodiscard]] bool running();
+    // What pgmarina wrote to stderr so far.
+    [[nodiscard]] std::string log() const;
+
+private:
+    void stop();
+
+    std::filesystem::path dir_;
+    std::uint16_t port_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace support

@@ -1,0 +1,133 @@
+// The pgmarina command line, run as a process: exit codes and what it prints. Only paths that
+// exit without starting the server are exercised.
+#include "pgmarina_version.hpp"
+#include "proxy/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <initializer_list>
+#include <string>
+
+namespace {
+
+const std::filesystem::path source_root = PGMARINA_SOURCE_ROOT;
+
+struct Outcome {
+    int status = -1;
+    std::string out;  // stdout, or stdout and stderr with merge_stderr
+};
+
+std::string shell_quote(std::string_view arg)
+{
+    std::string out = "'";
+    for (char c : arg) {
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return out + "'";
+}
+
+Outcome pgmarina(std::initializer_list<std::string> args, bool merge_stderr = true)
+{
+    std::string command = shell_quote(PGMARINA_EXE);
+    for (const std::string& arg : args) {
+        command += " " + shell_quote(arg);
+    }
+    command += merge_stderr ? " 2>&1" : " 2>/dev/null";
+    Outcome outcome;
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::array<char, 4096> buffer{};
+    while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) {
+        outcome.out.append(buffer.data(), n);
+    }
+    int raw = pclose(pipe);
+    REQUIRE(WIFEXITED(raw));
+    outcome.status = WEXITSTATUS(raw);
+    return outcome;
+}
+
+bool contains(const std::string& text, std::string_view part)
+{
+    return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_SUITE("proxy.main")
+{
+    TEST_CASE("--version and --help")
+    {
+        for (const char* flag : {"--version", "-V"}) {
+            auto run = pgmarina({flag});
+            CHECK(run.status == 0);
+            CHECK(run.out == std::string("pgmarina ") + PGMARINA_VERSION + "\n");
+        }
+        for (const char* flag : {"--help", "-h"}) {
+            auto run = pgmarina({flag});
+            CHECK(run.status == 0);
+            CHECK(run.out.starts_with("Usage: pgmarina [OPTION]..."));
+            CHECK(contains(run.out, "-c, --config FILE"));
+            CHECK(contains(run.out, "built-in defaults"));
+        }
+    }
+
+    TEST_CASE("usage errors exit with 2 and name the flag")
+    {
+        auto check = [](std::initializer_list<std::string> args, std::string_view message) {
+            auto run = pgmarina(args);
+            CAPTURE(run.out);
+            CHECK(run.status == 2);
+            CHECK(contains(run.out, message));
+            CHECK(contains(run.out, "Try 'pgmarina --help'"));
+        };
+        check({"--bogus"}, "pgmarina: unknown option '--bogus'");
+        check({"-x"}, "unknown option '-x'");
+        check({"-c"}, "option '-c' needs a FILE argument");
+        check({"--check-config", "--config"}, "option '--config' needs a FILE argument");
+        check({"--config="}, "option '--config=' needs a FILE argument");
+        check({"pgmarina.toml"}, "unexpected argument 'pgmarina.toml'; give the configuration");
+        check({"-c", "a.toml", "--config=b.toml"}, "the configuration file is given twice");
+        check({"--check-config", "--print-settings"}, "cannot be combined");
+    }
+
+    TEST_CASE("--check-config validates without starting")
+    {
+        std::string example = (source_root / "etc/pgmarina.toml").string();
+        auto good = pgmarina({"--check-config", "-c", example}, false);
+        CHECK(good.status == 0);
+        CHECK(good.out == "configuration OK: " + example + "\n");
+
+        auto equals_form = pgmarina({"--config=" + example, "--check-config"}, false);
+        CHECK(equals_form.status == 0);
+
+        auto defaults = pgmarina({"--check-config"}, false);
+        CHECK(defaults.status == 0);
+        CHECK(defaults.out == "configuration OK: built-in defaults\n");
+    }
+
+    TEST_CASE("configuration errors exit with 1 and print FILE:LINE:COL")
+    {
+        std::string bad = (source_root / "tests/config/invalid/unknown_global_key.toml").string();
+        auto run = pgmarina({"--check-config", "-c", bad});
+        CAPTURE(run.out);
+        CHECK(run.status == 1);
+        CHECK(run.out.starts_with(bad + ":"));
+        CHECK(contains(run.out, "pgmarina: configuration not loaded (1 error)"));
+
+        auto missing = pgmarina({"-c", "/nonexistent.toml"});
+        CHECK(missing.status == 1);
+        CHECK(contains(missing.out, "/nonexistent.toml: cannot open"));
+    }
+
+    TEST_CASE("--print-settings prints the generated reference")
+    {
+        auto run = pgmarina({"--print-settings"}, false);
+        CHECK(run.status == 0);
+        CHECK(run.out == proxy::settings_reference_markdown());
+    }
+}
