@@ -31,7 +31,8 @@ public:
                   wire::Limits{.max_message_size = config_->settings.max_packet_size.bytes}) {
         boost::system::error_code ec;
         const auto peer = client_.remote_endpoint(ec);
-        peer_ = ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port());
+        peer_ =
+            ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port());
         client_.set_option(tcp::no_delay(true), ec);
     }
 
@@ -63,10 +64,11 @@ private:
                               "bad startup packet");
                 co_return std::nullopt;
             }
-            if (!*frame) co_return std::nullopt;  // gone before saying anything useful
+            if (!*frame) co_return std::nullopt; // gone before saying anything useful
             auto packet = wire::fe::parse_startup_packet(**frame);
             if (!packet) {
-                co_await fail(packet.error() == wire::errc::unsupported_protocol ? "0A000" : "08P01",
+                co_await fail(packet.error() == wire::errc::unsupported_protocol ? "0A000"
+                                                                                 : "08P01",
                               "unsupported startup packet: " + packet.error().message(),
                               "bad startup packet");
                 co_return std::nullopt;
@@ -91,11 +93,11 @@ private:
         }
     }
 
-    asio::awaitable<std::optional<std::vector<std::byte>>> route(
-        const wire::fe::StartupMessage& startup) {
+    asio::awaitable<std::optional<std::vector<std::byte>>>
+    route(const wire::fe::StartupMessage& startup) {
         user_ = std::string(startup.parameter("user").value_or(""));
         database_ = std::string(startup.parameter("database").value_or(""));
-        if (database_.empty()) database_ = user_;  // libpq's rule when dbname is omitted
+        if (database_.empty()) database_ = user_; // libpq's rule when dbname is omitted
         if (user_.empty()) {
             co_await fail("28000", "no PostgreSQL user name specified in startup packet",
                           "no user");
@@ -144,8 +146,8 @@ private:
         };
         auto outcome = co_await (attempt() || sleep_for(config_->settings.server_connect_timeout));
         if (outcome.index() == 1 || std::get<0>(outcome)) {
-            const std::string why = outcome.index() == 1 ? "server_connect_timeout"
-                                                         : std::get<0>(outcome).message();
+            const std::string why =
+                outcome.index() == 1 ? "server_connect_timeout" : std::get<0>(outcome).message();
             co_await fail("08006", "server connection failed: " + why, why);
             co_return std::nullopt;
         }
@@ -166,7 +168,8 @@ private:
                     co_await resolver.async_resolve(host.host, std::to_string(host.port), nothrow);
                 if (ec) continue;
                 tcp::socket server{executor};
-                auto [connect_ec, endpoint] = co_await asio::async_connect(server, endpoints, nothrow);
+                auto [connect_ec, endpoint] =
+                    co_await asio::async_connect(server, endpoints, nothrow);
                 if (!connect_ec) co_await send_to(server, packet);
             }
         }
@@ -202,8 +205,8 @@ private:
 
     static asio::awaitable<bool> send_to(tcp::socket& socket, std::span<const std::byte> bytes) {
         if (bytes.empty()) co_return true;
-        auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
-                                                  nothrow);
+        auto [ec, n] =
+            co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), nothrow);
         co_return !ec;
     }
 

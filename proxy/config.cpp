@@ -22,8 +22,7 @@ constexpr std::array<std::string_view, 4> section_names{"databases", "metrics", 
 // The names of the admin console; a [databases] entry may not shadow them.
 constexpr std::array<std::string_view, 2> admin_databases{"pgbouncer", "pgmarina"};
 
-bool is_bare_key(std::string_view name)
-{
+bool is_bare_key(std::string_view name) {
     return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                c == '_' || c == '-';
@@ -31,8 +30,7 @@ bool is_bare_key(std::string_view name)
 }
 
 // "[databases.app]", or "[databases."my db"]" when the name needs quoting in TOML.
-std::string section_label(std::string_view parent, std::string_view name)
-{
+std::string section_label(std::string_view parent, std::string_view name) {
     std::string key(name);
     if (!is_bare_key(name)) {
         key = "\"";
@@ -48,15 +46,13 @@ std::string section_label(std::string_view parent, std::string_view name)
 }
 
 // Where to point an error about `key`: at its value when the file sets it, else at the table.
-const toml::source_region& where(const toml::table& table, std::string_view key)
-{
+const toml::source_region& where(const toml::table& table, std::string_view key) {
     const toml::node* node = table.get(key);
     return node != nullptr ? node->source() : table.source();
 }
 
 const toml::table* as_section(const toml::node& node, std::string_view label, std::string_view what,
-                              Diagnostics& diag)
-{
+                              Diagnostics& diag) {
     const toml::table* table = node.as_table();
     if (table == nullptr) {
         diag.error(node.source(), std::string(what) + " must be a table such as " +
@@ -66,8 +62,7 @@ const toml::table* as_section(const toml::node& node, std::string_view label, st
     return table;
 }
 
-void report_unknown_section(const toml::key& name, Diagnostics& diag)
-{
+void report_unknown_section(const toml::key& name, Diagnostics& diag) {
     std::string key(name.str());
     std::string message;
     if (key == "pgbouncer") {
@@ -85,8 +80,7 @@ void report_unknown_section(const toml::key& name, Diagnostics& diag)
 template <class S>
 void decode_named_tables(const toml::node& node, std::string_view parent,
                          std::span<const KeyInfo<S>> keys,
-                         std::map<std::string, S, std::less<>>& out, Diagnostics& diag)
-{
+                         std::map<std::string, S, std::less<>>& out, Diagnostics& diag) {
     const toml::table* tables = as_section(node, "[" + std::string(parent) + ".<name>]",
                                            "[" + std::string(parent) + "]", diag);
     if (tables == nullptr) {
@@ -114,8 +108,7 @@ void decode_named_tables(const toml::node& node, std::string_view parent,
     }
 }
 
-Config decode_document(const toml::table& root, Diagnostics& diag)
-{
+Config decode_document(const toml::table& root, Diagnostics& diag) {
     Config config;
     for (auto&& [name, node] : root) {
         if (name == "pgmarina") {
@@ -142,8 +135,7 @@ Config decode_document(const toml::table& root, Diagnostics& diag)
     return config;
 }
 
-const toml::table& table_or_empty(const toml::table& root, std::string_view key)
-{
+const toml::table& table_or_empty(const toml::table& root, std::string_view key) {
     static const toml::table empty;
     const toml::table* table = root.get_as<toml::table>(key);
     return table != nullptr ? *table : empty;
@@ -151,8 +143,7 @@ const toml::table& table_or_empty(const toml::table& root, std::string_view key)
 
 // Rules that involve more than one key. Runs only on a file whose keys all decoded, so each
 // message is about the relation and not an echo of an earlier error.
-void validate(const Config& config, const toml::table& root, Diagnostics& diag)
-{
+void validate(const Config& config, const toml::table& root, Diagnostics& diag) {
     const Settings& s = config.settings;
     const toml::table& global = table_or_empty(root, "pgmarina");
 
@@ -197,8 +188,7 @@ void validate(const Config& config, const toml::table& root, Diagnostics& diag)
 // auth_file and auth_hba_file are relative to the configuration file, not to the working
 // directory as in PgBouncer: a service's working directory is usually "/", which made relative
 // paths in PgBouncer configs a trap.
-void resolve_relative_paths(Settings& settings, const std::filesystem::path& origin)
-{
+void resolve_relative_paths(Settings& settings, const std::filesystem::path& origin) {
     std::filesystem::path base = origin.parent_path();
     for (std::string* file : {&settings.auth_file, &settings.auth_hba_file}) {
         if (!file->empty() && std::filesystem::path(*file).is_relative() && !base.empty()) {
@@ -207,10 +197,9 @@ void resolve_relative_paths(Settings& settings, const std::filesystem::path& ori
     }
 }
 
-}  // namespace
+} // namespace
 
-std::string ConfigError::to_string() const
-{
+std::string ConfigError::to_string() const {
     if (line == 0) {
         return origin + ": " + message;
     }
@@ -221,8 +210,7 @@ LoadResult::LoadResult(std::shared_ptr<const Config> config) : config_(std::move
 
 LoadResult::LoadResult(std::vector<ConfigError> errors) : errors_(std::move(errors)) {}
 
-LoadResult load_config_string(std::string_view toml, std::string_view origin)
-{
+LoadResult load_config_string(std::string_view toml, std::string_view origin) {
     Diagnostics diag{std::string(origin)};
     toml::table root;
     try {
@@ -243,8 +231,7 @@ LoadResult load_config_string(std::string_view toml, std::string_view origin)
     return LoadResult(std::make_shared<const Config>(std::move(config)));
 }
 
-LoadResult load_config(const std::filesystem::path& path)
-{
+LoadResult load_config(const std::filesystem::path& path) {
     std::string origin = path.string();
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
@@ -264,9 +251,8 @@ LoadResult load_config(const std::filesystem::path& path)
     return load_config_string(text.str(), origin);
 }
 
-std::shared_ptr<const Config> default_config()
-{
+std::shared_ptr<const Config> default_config() {
     return std::make_shared<const Config>();
 }
 
-}  // namespace proxy
+} // namespace proxy

@@ -50,26 +50,26 @@ struct Endpoint {
 
 // When a server connection goes back to its pool (PgBouncer's pool_mode, same names).
 enum class PoolMode {
-    session,      // when the client disconnects
-    transaction,  // after each transaction (ReadyForQuery 'I')
-    statement,    // after each statement; multi-statement transactions are refused
+    session,     // when the client disconnects
+    transaction, // after each transaction (ReadyForQuery 'I')
+    statement,   // after each statement; multi-statement transactions are refused
 };
 
 // How clients authenticate to the proxy (PgBouncer's auth_type values that we support).
 enum class AuthType {
-    scram_sha_256,  // "scram-sha-256"
-    md5,            // md5, or SCRAM when the stored secret is a SCRAM secret (as PgBouncer)
-    plain,          // clear-text password; only sensible over TLS
-    trust,          // no password; the user must still be known
-    cert,           // TLS client certificate, user name from its CommonName
-    hba,            // per-connection method from auth_hba_file
+    scram_sha_256, // "scram-sha-256"
+    md5,           // md5, or SCRAM when the stored secret is a SCRAM secret (as PgBouncer)
+    plain,         // clear-text password; only sensible over TLS
+    trust,         // no password; the user must still be known
+    cert,          // TLS client certificate, user name from its CommonName
+    hba,           // per-connection method from auth_hba_file
 };
 
 // Which backends of a database serve a client's transactions.
 enum class Routing {
-    primary_only,      // every transaction on the primary
-    read_write_split,  // read-only transactions on replicas, the rest on the primary
-    replicas_only,     // every transaction on a replica (for read-only reporting aliases)
+    primary_only,     // every transaction on the primary
+    read_write_split, // read-only transactions on replicas, the rest on the primary
+    replicas_only,    // every transaction on a replica (for read-only reporting aliases)
 };
 
 [[nodiscard]] std::string_view to_string(PoolMode mode);
@@ -128,31 +128,31 @@ struct Settings {
 
 // [metrics]: the HTTP endpoint for /metrics, /healthz and /readyz.
 struct MetricsSettings {
-    std::optional<Endpoint> listen = Endpoint{"0.0.0.0", 9127};  // nullopt: no HTTP endpoint
+    std::optional<Endpoint> listen = Endpoint{"0.0.0.0", 9127}; // nullopt: no HTTP endpoint
 
     friend bool operator==(const MetricsSettings&, const MetricsSettings&) = default;
 };
 
 // [databases.<name>]: a database clients can connect to, and the cluster behind it.
 struct DatabaseConfig {
-    std::string dbname;           // name on the server; the section name when not given
-    std::vector<Endpoint> hosts;  // never empty; roles are discovered, not configured
+    std::string dbname;          // name on the server; the section name when not given
+    std::vector<Endpoint> hosts; // never empty; roles are discovered, not configured
     Routing routing = Routing::primary_only;
-    ByteSize max_replica_lag{1024 * 1024};  // WAL bytes a replica may lag and still be used
+    ByteSize max_replica_lag{1024 * 1024}; // WAL bytes a replica may lag and still be used
     std::optional<int> pool_size;
     std::optional<int> min_pool_size;
     std::optional<int> reserve_pool_size;
     std::optional<PoolMode> pool_mode;
     std::optional<int> max_db_connections;
-    std::optional<std::string> user;      // force_user: every pool of this database logs in as it
-    std::optional<std::string> password;  // password of `user`; only valid together with it
+    std::optional<std::string> user;     // force_user: every pool of this database logs in as it
+    std::optional<std::string> password; // password of `user`; only valid together with it
 
     friend bool operator==(const DatabaseConfig&, const DatabaseConfig&) = default;
 };
 
 // [users.<name>]: per-user overrides, and optionally the user's password.
 struct UserConfig {
-    std::optional<std::string> password;  // plain, "md5…" or "SCRAM-SHA-256$…" as in auth_file
+    std::optional<std::string> password; // plain, "md5…" or "SCRAM-SHA-256$…" as in auth_file
     std::optional<int> pool_size;
     std::optional<int> reserve_pool_size;
     std::optional<PoolMode> pool_mode;
@@ -162,7 +162,7 @@ struct UserConfig {
 };
 
 struct Config {
-    std::filesystem::path source;  // the file it was read from; empty for the built-in defaults
+    std::filesystem::path source; // the file it was read from; empty for the built-in defaults
     Settings settings;
     MetricsSettings metrics;
     std::map<std::string, DatabaseConfig, std::less<>> databases;
@@ -217,4 +217,4 @@ private:
 // tables so that the README cannot drift from the code. `pgmarina --print-settings` prints it.
 [[nodiscard]] std::string settings_reference_markdown();
 
-}  // namespace proxy
+} // namespace proxy

@@ -15,7 +15,7 @@ namespace {
 
 struct Unit {
     std::string_view name;
-    std::uint64_t scale;  // microseconds or bytes per unit
+    std::uint64_t scale; // microseconds or bytes per unit
 };
 
 // Largest first, so that formatting picks the largest exact unit.
@@ -41,16 +41,14 @@ constexpr std::string_view size_unit_list = "B, kB, MB, GB or TB";
 
 constexpr auto max_micros = static_cast<double>(std::numeric_limits<Duration::rep>::max());
 
-bool is_digit(char c)
-{
+bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
 // Splits "1.5 h" into the number "1.5" and the unit "h". The number is digits with at most one
 // '.' between digits; anything else (signs, exponents, "inf") is left in the unit part and so
 // rejected by the caller's unit lookup.
-std::pair<std::string_view, std::string_view> split_number(std::string_view text, bool fraction)
-{
+std::pair<std::string_view, std::string_view> split_number(std::string_view text, bool fraction) {
     std::size_t i = 0;
     while (i < text.size() && is_digit(text[i])) {
         ++i;
@@ -69,15 +67,13 @@ std::pair<std::string_view, std::string_view> split_number(std::string_view text
     return {number, unit};
 }
 
-const Unit* find_unit(std::span<const Unit> units, std::string_view name)
-{
+const Unit* find_unit(std::span<const Unit> units, std::string_view name) {
     auto it =
         std::find_if(units.begin(), units.end(), [&](const Unit& u) { return u.name == name; });
     return it == units.end() ? nullptr : &*it;
 }
 
-std::string format_with_units(std::uint64_t value, std::span<const Unit> units)
-{
+std::string format_with_units(std::uint64_t value, std::span<const Unit> units) {
     for (const Unit& unit : units) {
         if (value % unit.scale == 0) {
             return std::to_string(value / unit.scale) + std::string(unit.name);
@@ -86,21 +82,18 @@ std::string format_with_units(std::uint64_t value, std::span<const Unit> units)
     return std::to_string(value);
 }
 
-bool valid_ipv4(const std::string& text)
-{
+bool valid_ipv4(const std::string& text) {
     in_addr addr{};
     return inet_pton(AF_INET, text.c_str(), &addr) == 1;
 }
 
-bool valid_ipv6(const std::string& text)
-{
+bool valid_ipv6(const std::string& text) {
     in6_addr addr{};
     return inet_pton(AF_INET6, text.c_str(), &addr) == 1;
 }
 
 // RFC 1123 host names, plus '_' which container and service names use in practice.
-bool valid_dns_name(std::string_view name)
-{
+bool valid_dns_name(std::string_view name) {
     if (name.ends_with('.')) {
         name.remove_suffix(1);
     }
@@ -130,8 +123,7 @@ bool valid_dns_name(std::string_view name)
 }
 
 std::optional<std::uint16_t> parse_port(std::string_view text, std::string_view address,
-                                        std::string& error)
-{
+                                        std::string& error) {
     if (text.empty()) {
         error = "missing port after ':' in " + quote_string(address);
         return std::nullopt;
@@ -150,10 +142,9 @@ std::optional<std::uint16_t> parse_port(std::string_view text, std::string_view 
     return static_cast<std::uint16_t>(value);
 }
 
-}  // namespace
+} // namespace
 
-std::string quote_string(std::string_view text)
-{
+std::string quote_string(std::string_view text) {
     std::string out = "\"";
     for (char c : text) {
         auto byte = static_cast<unsigned char>(c);
@@ -172,23 +163,19 @@ std::string quote_string(std::string_view text)
     return out + "\"";
 }
 
-std::string_view to_string(PoolMode mode)
-{
+std::string_view to_string(PoolMode mode) {
     return EnumNames<PoolMode>::names.at(static_cast<std::size_t>(mode));
 }
 
-std::string_view to_string(AuthType type)
-{
+std::string_view to_string(AuthType type) {
     return EnumNames<AuthType>::names.at(static_cast<std::size_t>(type));
 }
 
-std::string_view to_string(Routing routing)
-{
+std::string_view to_string(Routing routing) {
     return EnumNames<Routing>::names.at(static_cast<std::size_t>(routing));
 }
 
-std::string Endpoint::to_string() const
-{
+std::string Endpoint::to_string() const {
     std::string port_text = std::to_string(port);
     if (host.find(':') != std::string::npos) {
         return "[" + host + "]:" + port_text;
@@ -196,8 +183,7 @@ std::string Endpoint::to_string() const
     return host + ":" + port_text;
 }
 
-std::optional<Duration> duration_from_seconds(double seconds, std::string& error)
-{
+std::optional<Duration> duration_from_seconds(double seconds, std::string& error) {
     if (!std::isfinite(seconds)) {
         error = "a duration must be a finite number of seconds";
         return std::nullopt;
@@ -214,8 +200,7 @@ std::optional<Duration> duration_from_seconds(double seconds, std::string& error
     return Duration{static_cast<Duration::rep>(micros)};
 }
 
-std::optional<Duration> duration_from_seconds(std::int64_t seconds, std::string& error)
-{
+std::optional<Duration> duration_from_seconds(std::int64_t seconds, std::string& error) {
     if (seconds < 0) {
         error = "a duration must not be negative";
         return std::nullopt;
@@ -227,8 +212,7 @@ std::optional<Duration> duration_from_seconds(std::int64_t seconds, std::string&
     return Duration{seconds * 1'000'000};
 }
 
-std::optional<Duration> parse_duration(std::string_view text, std::string& error)
-{
+std::optional<Duration> parse_duration(std::string_view text, std::string& error) {
     auto [number, unit_name] = split_number(text, true);
     if (number.empty()) {
         error = "expected a duration such as \"30s\" or \"500ms\", got " + quote_string(text);
@@ -256,16 +240,14 @@ std::optional<Duration> parse_duration(std::string_view text, std::string& error
     return Duration{static_cast<Duration::rep>(micros)};
 }
 
-std::string format_duration(Duration value)
-{
+std::string format_duration(Duration value) {
     if (value.count() == 0) {
         return "0s";
     }
     return format_with_units(static_cast<std::uint64_t>(value.count()), time_units);
 }
 
-std::optional<ByteSize> parse_size(std::string_view text, std::string& error)
-{
+std::optional<ByteSize> parse_size(std::string_view text, std::string& error) {
     auto [number, unit_name] = split_number(text, false);
     if (number.empty()) {
         error = "expected a size such as \"64kB\" or \"1MB\", got " + quote_string(text);
@@ -292,8 +274,7 @@ std::optional<ByteSize> parse_size(std::string_view text, std::string& error)
     return ByteSize{value * unit->scale};
 }
 
-std::string format_size(ByteSize value)
-{
+std::string format_size(ByteSize value) {
     if (value.bytes == 0) {
         return "0";
     }
@@ -301,14 +282,13 @@ std::string format_size(ByteSize value)
 }
 
 std::optional<Endpoint> parse_endpoint(std::string_view text, AddressRules rules,
-                                       std::string& error)
-{
+                                       std::string& error) {
     if (text.empty()) {
         error = "address must not be empty";
         return std::nullopt;
     }
     std::string host;
-    std::string_view rest;  // "" or ":port"
+    std::string_view rest; // "" or ":port"
     if (text.front() == '[') {
         std::size_t close = text.find(']');
         if (close == std::string_view::npos) {
@@ -364,4 +344,4 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, AddressRules rules
     return Endpoint{std::move(host), *port};
 }
 
-}  // namespace proxy
+} // namespace proxy

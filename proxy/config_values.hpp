@@ -25,8 +25,8 @@ struct EnumNames<PoolMode> {
 
 template <>
 struct EnumNames<AuthType> {
-    static constexpr std::array<std::string_view, 6> names{
-        "scram-sha-256", "md5", "plain", "trust", "cert", "hba"};
+    static constexpr std::array<std::string_view, 6> names{"scram-sha-256", "md5",  "plain",
+                                                           "trust",         "cert", "hba"};
 };
 
 template <>
@@ -36,8 +36,7 @@ struct EnumNames<Routing> {
 };
 
 template <class E>
-[[nodiscard]] std::optional<E> parse_enum(std::string_view text)
-{
+[[nodiscard]] std::optional<E> parse_enum(std::string_view text) {
     const auto& names = EnumNames<E>::names;
     for (std::size_t i = 0; i < names.size(); ++i) {
         if (names[i] == text) {
@@ -73,13 +72,13 @@ template <class E>
 
 // What an address may look like where a key takes one.
 struct AddressRules {
-    std::uint16_t default_port = 0;  // used when the port is left out; 0 makes it required
-    bool wildcard = false;           // "*" (every local address, PgBouncer's spelling) allowed
+    std::uint16_t default_port = 0; // used when the port is left out; 0 makes it required
+    bool wildcard = false;          // "*" (every local address, PgBouncer's spelling) allowed
 };
 
 // "host:port", "host", "[v6]:port" or "[v6]". The host is an IPv4 literal, a bracketed IPv6
 // literal, a DNS name, or "*" where the rules allow it.
-[[nodiscard]] std::optional<Endpoint>
-parse_endpoint(std::string_view text, AddressRules rules, std::string& error);
+[[nodiscard]] std::optional<Endpoint> parse_endpoint(std::string_view text, AddressRules rules,
+                                                     std::string& error);
 
-}  // namespace proxy
+} // namespace proxy

@@ -11,10 +11,14 @@ namespace {
 
 std::string_view level_name(Level level) {
     switch (level) {
-    case Level::debug: return "DEBUG";
-    case Level::info: return "LOG";
-    case Level::warning: return "WARNING";
-    case Level::error: return "ERROR";
+    case Level::debug:
+        return "DEBUG";
+    case Level::info:
+        return "LOG";
+    case Level::warning:
+        return "WARNING";
+    case Level::error:
+        return "ERROR";
     }
     return "LOG";
 }
@@ -29,9 +33,9 @@ void write(Level level, std::string_view line) {
     std::tm utc{};
     gmtime_r(&seconds, &utc);
     char stamp[64];
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC",
-                  utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-                  utc.tm_sec, static_cast<int>(millis));
+    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                  static_cast<int>(millis));
 
     std::string out;
     out.reserve(line.size() + 64);

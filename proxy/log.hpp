@@ -20,9 +20,18 @@ void line(Level level, const Parts&... parts) {
     write(level, out.view());
 }
 
-template <class... Parts> void info(const Parts&... parts) { line(Level::info, parts...); }
-template <class... Parts> void warning(const Parts&... parts) { line(Level::warning, parts...); }
-template <class... Parts> void error(const Parts&... parts) { line(Level::error, parts...); }
+template <class... Parts>
+void info(const Parts&... parts) {
+    line(Level::info, parts...);
+}
+template <class... Parts>
+void warning(const Parts&... parts) {
+    line(Level::warning, parts...);
+}
+template <class... Parts>
+void error(const Parts&... parts) {
+    line(Level::error, parts...);
+}
 
 // For co_spawn completion handlers: a coroutine that ends by an exception is a bug (expected
 // network conditions are values), so it is logged with what the coroutine was doing.

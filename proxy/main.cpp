@@ -52,8 +52,7 @@ struct UsageError {
     std::string message;
 };
 
-std::variant<Options, UsageError> parse_arguments(std::span<char* const> args)
-{
+std::variant<Options, UsageError> parse_arguments(std::span<char* const> args) {
     Options options;
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string_view arg = args[i];
@@ -98,8 +97,7 @@ std::variant<Options, UsageError> parse_arguments(std::span<char* const> args)
     return options;
 }
 
-int load_and_run(const Options& options)
-{
+int load_and_run(const Options& options) {
     proxy::LoadResult loaded = options.config_file ? proxy::load_config(*options.config_file)
                                                    : proxy::LoadResult(proxy::default_config());
     if (!loaded) {
@@ -119,10 +117,9 @@ int load_and_run(const Options& options)
     return proxy::run(loaded.config());
 }
 
-}  // namespace
+} // namespace
 
-int main(int argc, char* argv[])
-{
+int main(int argc, char* argv[]) {
     auto parsed = parse_arguments(
         std::span<char* const>(argv, static_cast<std::size_t>(argc)).subspan(argc > 0 ? 1 : 0));
     if (const auto* error = std::get_if<UsageError>(&parsed)) {

@@ -44,7 +44,8 @@ boost::system::result<std::vector<tcp::endpoint>> resolve_listen_address(const E
 int run(std::shared_ptr<const Config> config) {
     ListenerContext context{.config = config};
     std::vector<std::unique_ptr<Worker>> workers;
-    for (unsigned i = 0; i < worker_count(*config); ++i) workers.push_back(std::make_unique<Worker>());
+    for (unsigned i = 0; i < worker_count(*config); ++i)
+        workers.push_back(std::make_unique<Worker>());
 
     for (const auto& address : config->settings.listen) {
         const auto endpoints = resolve_listen_address(address);
@@ -73,14 +74,17 @@ int run(std::shared_ptr<const Config> config) {
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
         log::info("got signal ", signal, ", shutting down");
-        for (auto& worker : workers) worker->io.stop();
+        for (auto& worker : workers)
+            worker->io.stop();
     });
     std::signal(SIGPIPE, SIG_IGN);
 
     log::info("pgmarina running with ", workers.size(), " worker(s)");
-    for (auto& worker : workers) worker->thread = std::thread([&io = worker->io] { io.run(); });
+    for (auto& worker : workers)
+        worker->thread = std::thread([&io = worker->io] { io.run(); });
     main_io.run();
-    for (auto& worker : workers) worker->thread.join();
+    for (auto& worker : workers)
+        worker->thread.join();
     return 0;
 }
 

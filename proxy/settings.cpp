@@ -8,8 +8,7 @@ namespace proxy {
 
 namespace {
 
-constexpr std::int64_t micros(std::chrono::seconds value)
-{
+constexpr std::int64_t micros(std::chrono::seconds value) {
     return std::chrono::duration_cast<Duration>(value).count();
 }
 
@@ -48,22 +47,18 @@ constexpr std::array global_table{
         "min_pool_size",
         "Server connections each pool keeps open even when unused; at most the pool size"),
     key<&Settings::reserve_pool_size>(
-        "reserve_pool_size",
-        "Extra server connections a pool may open once a client has waited "
-        "reserve_pool_timeout"),
+        "reserve_pool_size", "Extra server connections a pool may open once a client has waited "
+                             "reserve_pool_timeout"),
     key<&Settings::reserve_pool_timeout>(
         "reserve_pool_timeout",
         "How long a client waits before its pool may use the reserve (0 disables the reserve)"),
-    key<&Settings::max_client_conn>(
-        "max_client_conn",
-        "Client connections accepted in total; more are refused")
+    key<&Settings::max_client_conn>("max_client_conn",
+                                    "Client connections accepted in total; more are refused")
         .at_least(1),
     key<&Settings::max_db_connections>(
-        "max_db_connections",
-        "Server connections per database over all its pools (0 = no limit)"),
+        "max_db_connections", "Server connections per database over all its pools (0 = no limit)"),
     key<&Settings::max_user_connections>(
-        "max_user_connections",
-        "Server connections per user over all its pools (0 = no limit)"),
+        "max_user_connections", "Server connections per user over all its pools (0 = no limit)"),
     key<&Settings::auth_type>(
         "auth_type",
         "How clients authenticate; md5 switches to SCRAM for users whose secret is a SCRAM "
@@ -79,9 +74,8 @@ constexpr std::array global_table{
     key<&Settings::admin_users>(
         "admin_users",
         "Users allowed every command on the admin console (databases pgbouncer and pgmarina)"),
-    key<&Settings::stats_users>(
-        "stats_users",
-        "Users allowed the read-only SHOW commands on the admin console"),
+    key<&Settings::stats_users>("stats_users",
+                                "Users allowed the read-only SHOW commands on the admin console"),
     key<&Settings::ignore_startup_parameters>(
         "ignore_startup_parameters",
         "Startup parameters accepted and ignored instead of refused, e.g. extra_float_digits"),
@@ -104,17 +98,14 @@ constexpr std::array global_table{
         "Close an unused server connection open longer than this (0: use each connection "
         "once)"),
     key<&Settings::server_idle_timeout>(
-        "server_idle_timeout",
-        "Close a server connection idle longer than this (0 disables)"),
+        "server_idle_timeout", "Close a server connection idle longer than this (0 disables)"),
     key<&Settings::server_connect_timeout>(
-        "server_connect_timeout",
-        "Give up connecting and logging in to a server after this long"),
+        "server_connect_timeout", "Give up connecting and logging in to a server after this long"),
     key<&Settings::server_login_retry>(
         "server_login_retry",
         "After a failed server login, wait this long before trying that server again"),
-    key<&Settings::query_timeout>(
-        "query_timeout",
-        "Cancel queries running longer than this (0 disables)"),
+    key<&Settings::query_timeout>("query_timeout",
+                                  "Cancel queries running longer than this (0 disables)"),
     key<&Settings::query_wait_timeout>(
         "query_wait_timeout",
         "Disconnect a client that has waited this long for a server (0 disables)"),
@@ -122,55 +113,44 @@ constexpr std::array global_table{
         "cancel_wait_timeout",
         "Drop a cancel request that has waited this long for a server (0 disables)"),
     key<&Settings::client_idle_timeout>(
-        "client_idle_timeout",
-        "Close a client connection idle longer than this (0 disables)"),
+        "client_idle_timeout", "Close a client connection idle longer than this (0 disables)"),
     key<&Settings::client_login_timeout>(
         "client_login_timeout",
         "Close a client connection that has not logged in within this time (0 disables)"),
     key<&Settings::idle_transaction_timeout>(
         "idle_transaction_timeout",
         "Close a client idle inside a transaction longer than this (0 disables)"),
-    key<&Settings::tcp_keepalive>(
-        "tcp_keepalive",
-        "Enable TCP keepalive on client and server sockets"),
-    key<&Settings::tcp_keepidle>(
-        "tcp_keepidle",
-        "TCP_KEEPIDLE in seconds (0: the OS default)")
-        .at_most(32767),  // the kernel's MAX_TCP_KEEPIDLE
-    key<&Settings::tcp_keepintvl>(
-        "tcp_keepintvl",
-        "TCP_KEEPINTVL in seconds (0: the OS default)")
-        .at_most(32767),  // MAX_TCP_KEEPINTVL
+    key<&Settings::tcp_keepalive>("tcp_keepalive",
+                                  "Enable TCP keepalive on client and server sockets"),
+    key<&Settings::tcp_keepidle>("tcp_keepidle",
+                                 "TCP_KEEPIDLE in seconds (0: the OS default)")
+        .at_most(32767), // the kernel's MAX_TCP_KEEPIDLE
+    key<&Settings::tcp_keepintvl>("tcp_keepintvl",
+                                  "TCP_KEEPINTVL in seconds (0: the OS default)")
+        .at_most(32767), // MAX_TCP_KEEPINTVL
     key<&Settings::tcp_keepcnt>(
         "tcp_keepcnt",
         "TCP_KEEPCNT, probes before the connection is dropped (0: the OS default)")
-        .at_most(127),  // MAX_TCP_KEEPCNT
+        .at_most(127), // MAX_TCP_KEEPCNT
     key<&Settings::max_prepared_statements>(
         "max_prepared_statements",
         "Protocol-level prepared statements kept per server connection (0 disables tracking)"),
-    key<&Settings::max_packet_size>(
-        "max_packet_size",
-        "Largest protocol message accepted from clients and servers")
-        .at_least(kib)          // below 1kB even ordinary ErrorResponses would be refused
-        .at_most(2147483647),  // a message's length is an Int32
-    key<&Settings::pkt_buf>(
-        "pkt_buf",
-        "Read buffer per connection; messages may be larger")
+    key<&Settings::max_packet_size>("max_packet_size",
+                                    "Largest protocol message accepted from clients and servers")
+        .at_least(kib)        // below 1kB even ordinary ErrorResponses would be refused
+        .at_most(2147483647), // a message's length is an Int32
+    key<&Settings::pkt_buf>("pkt_buf", "Read buffer per connection; messages may be larger")
         .restart()
         .at_least(kib)
         .at_most(16 * mib),
     key<&Settings::application_name_add_host>(
         "application_name_add_host",
         "Append the client's address and port to application_name at login"),
-    key<&Settings::log_connections>(
-        "log_connections",
-        "Log successful logins"),
-    key<&Settings::log_disconnections>(
-        "log_disconnections",
-        "Log disconnections with their reason"),
-    key<&Settings::stats_period>(
-        "stats_period",
-        "Period over which SHOW STATS averages are computed")
+    key<&Settings::log_connections>("log_connections", "Log successful logins"),
+    key<&Settings::log_disconnections>("log_disconnections",
+                                       "Log disconnections with their reason"),
+    key<&Settings::stats_period>("stats_period",
+                                 "Period over which SHOW STATS averages are computed")
         .at_least(micros(std::chrono::seconds{1})),
     key<&Settings::shutdown_timeout>(
         "shutdown_timeout",
@@ -180,17 +160,14 @@ constexpr std::array global_table{
 
 constexpr std::array metrics_table{
     key<&MetricsSettings::listen>(
-        "listen",
-        "HTTP address for /metrics, /healthz and /readyz (port 9127 if omitted); \"\" "
-        "disables")
+        "listen", "HTTP address for /metrics, /healthz and /readyz (port 9127 if omitted); \"\" "
+                  "disables")
         .restart()
         .listen_address(9127),
 };
 
 constexpr std::array database_table{
-    key<&DatabaseConfig::dbname>(
-        "dbname",
-        "Database name on the servers")
+    key<&DatabaseConfig::dbname>("dbname", "Database name on the servers")
         .non_empty()
         .default_doc("the section name"),
     key<&DatabaseConfig::hosts>(
@@ -208,63 +185,47 @@ constexpr std::array database_table{
     key<&DatabaseConfig::max_replica_lag>(
         "max_replica_lag",
         "A replica further behind the primary than this much WAL gets no transactions"),
-    key<&DatabaseConfig::pool_size>(
-        "pool_size",
-        "Server connections per pool of this database")
+    key<&DatabaseConfig::pool_size>("pool_size", "Server connections per pool of this database")
         .default_doc("[pgmarina] default_pool_size"),
-    key<&DatabaseConfig::min_pool_size>(
-        "min_pool_size",
-        "Server connections each pool of this database keeps open")
+    key<&DatabaseConfig::min_pool_size>("min_pool_size",
+                                        "Server connections each pool of this database keeps open")
         .default_doc("[pgmarina] min_pool_size"),
-    key<&DatabaseConfig::reserve_pool_size>(
-        "reserve_pool_size",
-        "Reserve connections per pool of this database")
+    key<&DatabaseConfig::reserve_pool_size>("reserve_pool_size",
+                                            "Reserve connections per pool of this database")
         .default_doc("[pgmarina] reserve_pool_size"),
-    key<&DatabaseConfig::pool_mode>(
-        "pool_mode",
-        "Pool mode for this database")
+    key<&DatabaseConfig::pool_mode>("pool_mode", "Pool mode for this database")
         .default_doc("[pgmarina] pool_mode"),
     key<&DatabaseConfig::max_db_connections>(
         "max_db_connections",
         "Server connections to this database over all its pools (0 = no limit)")
         .default_doc("[pgmarina] max_db_connections"),
     key<&DatabaseConfig::user>(
-        "user",
-        "Log in to the servers as this user whatever the client's user (PgBouncer's "
-        "force_user)")
+        "user", "Log in to the servers as this user whatever the client's user (PgBouncer's "
+                "force_user)")
         .non_empty()
         .default_doc("the client's user"),
-    key<&DatabaseConfig::password>(
-        "password",
-        "Password for user; only allowed together with user")
+    key<&DatabaseConfig::password>("password", "Password for user; only allowed together with user")
         .default_doc("from auth_file or [users]"),
 };
 
 constexpr std::array user_table{
     key<&UserConfig::password>(
-        "password",
-        "Plain password, md5 hash or SCRAM secret, as an auth_file line would hold")
+        "password", "Plain password, md5 hash or SCRAM secret, as an auth_file line would hold")
         .default_doc("from auth_file"),
     key<&UserConfig::pool_size>(
-        "pool_size",
-        "Server connections per pool of this user; wins over the database's")
+        "pool_size", "Server connections per pool of this user; wins over the database's")
         .default_doc("the database's pool size"),
     key<&UserConfig::reserve_pool_size>(
-        "reserve_pool_size",
-        "Reserve connections per pool of this user; wins over the database's")
+        "reserve_pool_size", "Reserve connections per pool of this user; wins over the database's")
         .default_doc("the database's reserve"),
-    key<&UserConfig::pool_mode>(
-        "pool_mode",
-        "Pool mode for this user; wins over the database's")
+    key<&UserConfig::pool_mode>("pool_mode", "Pool mode for this user; wins over the database's")
         .default_doc("the database's pool mode"),
     key<&UserConfig::max_user_connections>(
-        "max_user_connections",
-        "Server connections of this user over all pools (0 = no limit)")
+        "max_user_connections", "Server connections of this user over all pools (0 = no limit)")
         .default_doc("[pgmarina] max_user_connections"),
 };
 
-std::size_t edit_distance(std::string_view a, std::string_view b)
-{
+std::size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::size_t> row(b.size() + 1);
     std::iota(row.begin(), row.end(), std::size_t{0});
     for (std::size_t i = 1; i <= a.size(); ++i) {
@@ -281,8 +242,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b)
 
 // Table cells: '|' would end the cell and '<' could open an HTML tag ("<empty>"). Code spans
 // show "&lt;" literally, so they escape only the '|'.
-std::string escape_cell(std::string_view text, bool code)
-{
+std::string escape_cell(std::string_view text, bool code) {
     std::string out;
     for (char c : text) {
         if (c == '|') {
@@ -298,8 +258,7 @@ std::string escape_cell(std::string_view text, bool code)
 
 template <class S>
 void append_section(std::string& out, std::string_view heading, std::string_view intro,
-                    std::span<const KeyInfo<S>> keys)
-{
+                    std::span<const KeyInfo<S>> keys) {
     const S defaults{};
     out += "### `" + std::string(heading) + "`\n\n" + std::string(intro) + "\n\n";
     out += "| key | type | default | reload | description |\n";
@@ -316,31 +275,26 @@ void append_section(std::string& out, std::string_view heading, std::string_view
     out += "\n";
 }
 
-}  // namespace
+} // namespace
 
-std::span<const KeyInfo<Settings>> global_keys()
-{
+std::span<const KeyInfo<Settings>> global_keys() {
     return global_table;
 }
 
-std::span<const KeyInfo<MetricsSettings>> metrics_keys()
-{
+std::span<const KeyInfo<MetricsSettings>> metrics_keys() {
     return metrics_table;
 }
 
-std::span<const KeyInfo<DatabaseConfig>> database_keys()
-{
+std::span<const KeyInfo<DatabaseConfig>> database_keys() {
     return database_table;
 }
 
-std::span<const KeyInfo<UserConfig>> user_keys()
-{
+std::span<const KeyInfo<UserConfig>> user_keys() {
     return user_table;
 }
 
 std::string unknown_key_message(std::string_view key, std::string_view where,
-                                std::span<const std::string_view> known)
-{
+                                std::span<const std::string_view> known) {
     std::string message = "unknown key '" + std::string(key) + "' " + std::string(where);
     if (key == "listen_addr" || key == "listen_port") {
         return message + "; PgBouncer's listen_addr and listen_port are one key here: "
@@ -362,11 +316,9 @@ std::string unknown_key_message(std::string_view key, std::string_view where,
     return message;
 }
 
-std::string settings_reference_markdown()
-{
-    std::string out =
-        "<!-- Generated by `pgmarina --print-settings` from proxy/settings.cpp; "
-        "edit that table, not this text. -->\n\n";
+std::string settings_reference_markdown() {
+    std::string out = "<!-- Generated by `pgmarina --print-settings` from proxy/settings.cpp; "
+                      "edit that table, not this text. -->\n\n";
     append_section<Settings>(
         out, "[pgmarina]",
         "Process-wide settings. Names, meanings and defaults are PgBouncer's unless the "
@@ -375,9 +327,8 @@ std::string settings_reference_markdown()
         "is a number of bytes or a string with a unit: `\"64kB\"`, `\"1MB\"` (B, kB, MB, GB, TB; "
         "powers of 1024). Keys marked `restart` keep their running value on RELOAD.",
         global_keys());
-    append_section<MetricsSettings>(out, "[metrics]",
-                                    "The HTTP endpoint for Prometheus and health checks.",
-                                    metrics_keys());
+    append_section<MetricsSettings>(
+        out, "[metrics]", "The HTTP endpoint for Prometheus and health checks.", metrics_keys());
     append_section<DatabaseConfig>(
         out, "[databases.<name>]",
         "One table per database that clients may connect to. The names `pgbouncer` and `pgmarina` "
@@ -388,8 +339,8 @@ std::string settings_reference_markdown()
         "Optional per-user settings, which win over the database's. A user without a password "
         "here is looked up in auth_file.",
         user_keys());
-    out.pop_back();  // one newline at the end, not a blank line
+    out.pop_back(); // one newline at the end, not a blank line
     return out;
 }
 
-}  // namespace proxy
+} // namespace proxy

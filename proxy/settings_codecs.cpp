@@ -8,19 +8,17 @@ namespace proxy {
 
 namespace {
 
-using Show = std::string (*)(std::int64_t);  // prints a limit in the key's unit
+using Show = std::string (*)(std::int64_t); // prints a limit in the key's unit
 
 void wrong_type(const toml::node& node, const KeySpec& spec, Diagnostics& diag,
-                std::string_view expected)
-{
+                std::string_view expected) {
     diag.error(node.source(), "'" + std::string(spec.name) + "' must be " + std::string(expected) +
                                   ", not " + std::string(describe_node(node)));
 }
 
 // Checks spec.min <= value <= min(spec.max, type_max).
 bool check_range(const toml::node& node, const KeySpec& spec, Diagnostics& diag, std::int64_t value,
-                 std::int64_t type_max, Show show)
-{
+                 std::int64_t type_max, Show show) {
     std::int64_t max = std::min(spec.max, type_max);
     if (value >= spec.min && value <= max) {
         return true;
@@ -35,23 +33,19 @@ bool check_range(const toml::node& node, const KeySpec& spec, Diagnostics& diag,
     return false;
 }
 
-std::string show_int(std::int64_t value)
-{
+std::string show_int(std::int64_t value) {
     return std::to_string(value);
 }
 
-std::string show_duration(std::int64_t micros)
-{
+std::string show_duration(std::int64_t micros) {
     return format_duration(Duration{micros});
 }
 
-std::string show_size(std::int64_t bytes)
-{
+std::string show_size(std::int64_t bytes) {
     return format_size(ByteSize{static_cast<std::uint64_t>(bytes)});
 }
 
-std::string range_text(const KeySpec& spec, std::int64_t type_max, Show show)
-{
+std::string range_text(const KeySpec& spec, std::int64_t type_max, Show show) {
     if (spec.max < type_max) {
         return ", " + show(spec.min) + ".." + show(spec.max);
     }
@@ -62,8 +56,7 @@ std::string range_text(const KeySpec& spec, std::int64_t type_max, Show show)
 }
 
 template <class T>
-std::string format_array(const std::vector<T>& values)
-{
+std::string format_array(const std::vector<T>& values) {
     std::string out = "[";
     for (const T& value : values) {
         out += (out.size() > 1 ? ", " : "") + format_value(value);
@@ -71,10 +64,9 @@ std::string format_array(const std::vector<T>& values)
     return out + "]";
 }
 
-}  // namespace
+} // namespace
 
-std::string_view describe_node(const toml::node& node)
-{
+std::string_view describe_node(const toml::node& node) {
     switch (node.type()) {
     case toml::node_type::string:
         return "a string";
@@ -98,22 +90,19 @@ std::string_view describe_node(const toml::node& node)
     return "nothing";
 }
 
-void Diagnostics::error(const toml::source_region& where, std::string message)
-{
+void Diagnostics::error(const toml::source_region& where, std::string message) {
     errors_.push_back(
         ConfigError{origin_, where.begin.line, where.begin.column, std::move(message)});
 }
 
-std::vector<ConfigError> Diagnostics::take()
-{
+std::vector<ConfigError> Diagnostics::take() {
     std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
         return std::tie(a.line, a.column) < std::tie(b.line, b.column);
     });
     return std::move(errors_);
 }
 
-bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, bool& out)
-{
+bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, bool& out) {
     const auto* value = node.as_boolean();
     if (value == nullptr) {
         wrong_type(node, spec, diag, "true or false");
@@ -123,8 +112,7 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
     return true;
 }
 
-bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, int& out)
-{
+bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, int& out) {
     const auto* value = node.as_integer();
     if (value == nullptr) {
         wrong_type(node, spec, diag, "an integer");
@@ -137,8 +125,8 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
     return true;
 }
 
-bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, std::string& out)
-{
+bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag,
+                  std::string& out) {
     const auto* value = node.as_string();
     if (value == nullptr) {
         wrong_type(node, spec, diag, "a string");
@@ -153,8 +141,7 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
 }
 
 bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag,
-                  std::vector<std::string>& out)
-{
+                  std::vector<std::string>& out) {
     const auto* array = node.as_array();
     if (array == nullptr) {
         wrong_type(node, spec, diag, "an array of strings");
@@ -179,8 +166,7 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
     return ok;
 }
 
-bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, Duration& out)
-{
+bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, Duration& out) {
     std::string error;
     std::optional<Duration> value;
     if (const auto* integer = node.as_integer()) {
@@ -205,8 +191,7 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
     return true;
 }
 
-bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, ByteSize& out)
-{
+bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, ByteSize& out) {
     std::string error;
     std::optional<ByteSize> value;
     if (const auto* integer = node.as_integer()) {
@@ -234,8 +219,7 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
     return true;
 }
 
-bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, Endpoint& out)
-{
+bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, Endpoint& out) {
     const auto* text = node.as_string();
     if (text == nullptr) {
         wrong_type(node, spec, diag, "an address string such as \"host:port\"");
@@ -252,8 +236,7 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
 }
 
 bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag,
-                  std::vector<Endpoint>& out)
-{
+                  std::vector<Endpoint>& out) {
     const auto* array = node.as_array();
     if (array == nullptr) {
         wrong_type(node, spec, diag, "an array of address strings such as [\"host:port\"]");
@@ -284,8 +267,7 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
 }
 
 bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag,
-                  std::optional<Endpoint>& out)
-{
+                  std::optional<Endpoint>& out) {
     const auto* text = node.as_string();
     if (text != nullptr && text->get().empty()) {
         out.reset();
@@ -300,8 +282,8 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
 }
 
 std::optional<std::size_t> decode_choice(const toml::node& node, const KeySpec& spec,
-                                         Diagnostics& diag, std::span<const std::string_view> names)
-{
+                                         Diagnostics& diag,
+                                         std::span<const std::string_view> names) {
     const auto* text = node.as_string();
     auto found = text == nullptr ? names.end() : std::find(names.begin(), names.end(), text->get());
     if (found != names.end()) {
@@ -320,96 +302,78 @@ std::optional<std::size_t> decode_choice(const toml::node& node, const KeySpec& 
     return std::nullopt;
 }
 
-std::string format_value(bool value)
-{
+std::string format_value(bool value) {
     return value ? "true" : "false";
 }
 
-std::string format_value(int value)
-{
+std::string format_value(int value) {
     return std::to_string(value);
 }
 
-std::string format_value(const std::string& value)
-{
+std::string format_value(const std::string& value) {
     return quote_string(value);
 }
 
-std::string format_value(const std::vector<std::string>& value)
-{
+std::string format_value(const std::vector<std::string>& value) {
     return format_array(value);
 }
 
-std::string format_value(Duration value)
-{
+std::string format_value(Duration value) {
     return quote_string(format_duration(value));
 }
 
-std::string format_value(ByteSize value)
-{
+std::string format_value(ByteSize value) {
     std::string text = format_size(value);
     bool bare_number =
         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
     return bare_number ? text : quote_string(text);
 }
 
-std::string format_value(const Endpoint& value)
-{
+std::string format_value(const Endpoint& value) {
     return quote_string(value.to_string());
 }
 
-std::string format_value(const std::vector<Endpoint>& value)
-{
+std::string format_value(const std::vector<Endpoint>& value) {
     return format_array(value);
 }
 
-std::string format_value(const std::optional<Endpoint>& value)
-{
+std::string format_value(const std::optional<Endpoint>& value) {
     return value ? format_value(*value) : quote_string("");
 }
 
-std::string type_text(const KeySpec&, std::type_identity<bool>)
-{
+std::string type_text(const KeySpec&, std::type_identity<bool>) {
     return "boolean";
 }
 
-std::string type_text(const KeySpec& spec, std::type_identity<int>)
-{
+std::string type_text(const KeySpec& spec, std::type_identity<int>) {
     return "integer" + range_text(spec, INT_MAX, show_int);
 }
 
-std::string type_text(const KeySpec& spec, std::type_identity<std::string>)
-{
+std::string type_text(const KeySpec& spec, std::type_identity<std::string>) {
     return spec.non_empty ? "string, not empty" : "string";
 }
 
-std::string type_text(const KeySpec&, std::type_identity<std::vector<std::string>>)
-{
+std::string type_text(const KeySpec&, std::type_identity<std::vector<std::string>>) {
     return "array of strings";
 }
 
-std::string type_text(const KeySpec& spec, std::type_identity<Duration>)
-{
+std::string type_text(const KeySpec& spec, std::type_identity<Duration>) {
     return "duration" + range_text(spec, std::numeric_limits<Duration::rep>::max(), show_duration);
 }
 
-std::string type_text(const KeySpec& spec, std::type_identity<ByteSize>)
-{
+std::string type_text(const KeySpec& spec, std::type_identity<ByteSize>) {
     return "size" + range_text(spec, std::numeric_limits<std::int64_t>::max(), show_size);
 }
 
-std::string type_text(const KeySpec&, std::type_identity<Endpoint>)
-{
+std::string type_text(const KeySpec&, std::type_identity<Endpoint>) {
     return "address";
 }
 
-std::string type_text(const KeySpec& spec, std::type_identity<std::vector<Endpoint>>)
-{
+std::string type_text(const KeySpec& spec, std::type_identity<std::vector<Endpoint>>) {
     return spec.non_empty ? "array of addresses, not empty" : "array of addresses";
 }
 
-std::string type_text(std::span<const std::string_view> names)
-{
+std::string type_text(std::span<const std::string_view> names) {
     std::string out;
     for (std::string_view name : names) {
         out += (out.empty() ? "" : ", ") + std::string(name);
@@ -417,4 +381,4 @@ std::string type_text(std::span<const std::string_view> names)
     return "one of: " + out;
 }
 
-}  // namespace proxy
+} // namespace proxy

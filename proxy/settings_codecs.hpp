@@ -41,22 +41,22 @@ private:
 [[nodiscard]] std::string_view describe_node(const toml::node& node);
 
 enum class Reload {
-    online,   // RELOAD applies it
-    restart,  // bound at startup (sockets, threads, buffers); RELOAD keeps the running value
+    online,  // RELOAD applies it
+    restart, // bound at startup (sockets, threads, buffers); RELOAD keeps the running value
 };
 
 // What a settings table says about one key, apart from where its value lives.
 struct KeySpec {
     std::string_view name;
-    std::string_view description;  // one line; also the comment above the key in etc/
+    std::string_view description; // one line; also the comment above the key in etc/
     Reload reload = Reload::online;
     bool required = false;
-    bool non_empty = false;  // strings and arrays: "" or [] is an error
+    bool non_empty = false; // strings and arrays: "" or [] is an error
     // Inclusive limits for integers (the value), sizes (bytes) and durations (microseconds).
     std::int64_t min = 0;
     std::int64_t max = std::numeric_limits<std::int64_t>::max();
-    AddressRules address;            // for address keys
-    std::string_view default_doc;    // shown instead of the formatted default, e.g. for inherits
+    AddressRules address;         // for address keys
+    std::string_view default_doc; // shown instead of the formatted default, e.g. for inherits
 };
 
 // Each decode_value reports its problems to `diag` at the offending node (or array element) and
@@ -82,8 +82,7 @@ std::optional<std::size_t> decode_choice(const toml::node& node, const KeySpec& 
 
 template <class E>
 requires std::is_enum_v<E>
-bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, E& out)
-{
+bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag, E& out) {
     auto index = decode_choice(node, spec, diag, EnumNames<E>::names);
     if (index) {
         out = static_cast<E>(*index);
@@ -94,8 +93,7 @@ bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag
 // An optional per-database or per-user value: present in the file means set.
 template <class T>
 bool decode_value(const toml::node& node, const KeySpec& spec, Diagnostics& diag,
-                  std::optional<T>& out)
-{
+                  std::optional<T>& out) {
     T value{};
     if (!decode_value(node, spec, diag, value)) {
         return false;
@@ -116,15 +114,13 @@ std::string format_value(const std::vector<Endpoint>& value);
 std::string format_value(const std::optional<Endpoint>& value);
 
 template <class E>
-requires std::is_enum_v<E> std::string format_value(E value)
-{
+requires std::is_enum_v<E> std::string format_value(E value) {
     return format_value(std::string(to_string(value)));
 }
 
 // Unset optionals have no TOML form; the tables document them with KeySpec::default_doc.
 template <class T>
-std::string format_value(const std::optional<T>& value)
-{
+std::string format_value(const std::optional<T>& value) {
     return value ? format_value(*value) : std::string();
 }
 
@@ -140,15 +136,13 @@ std::string type_text(const KeySpec& spec, std::type_identity<std::vector<Endpoi
 std::string type_text(std::span<const std::string_view> names);
 
 template <class E>
-requires std::is_enum_v<E> std::string type_text(const KeySpec&, std::type_identity<E>)
-{
+requires std::is_enum_v<E> std::string type_text(const KeySpec&, std::type_identity<E>) {
     return type_text(EnumNames<E>::names);
 }
 
 template <class T>
-std::string type_text(const KeySpec& spec, std::type_identity<std::optional<T>>)
-{
+std::string type_text(const KeySpec& spec, std::type_identity<std::optional<T>>) {
     return type_text(spec, std::type_identity<T>{});
 }
 
-}  // namespace proxy
+} // namespace proxy

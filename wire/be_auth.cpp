@@ -2,8 +2,7 @@
 
 namespace wire::be {
 
-Result<Authentication> parse_authentication(const Frame& frame)
-{
+Result<Authentication> parse_authentication(const Frame& frame) {
     auto code = detail::peek_code(frame, 'R');
     if (!code) {
         return code.error();
@@ -14,4 +13,4 @@ Result<Authentication> parse_authentication(const Frame& frame)
     return errc::invalid_value;
 }
 
-}  // namespace wire::be
+} // namespace wire::be

@@ -36,8 +36,7 @@ struct AuthenticationMD5Password {
     std::array<std::byte, 4> salt{};
 
     static auto layout(auto& m) { return detail::layout(m.salt); }
-    [[nodiscard]] static Result<AuthenticationMD5Password> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<AuthenticationMD5Password> parse(const Frame& frame) {
         return detail::parse<AuthenticationMD5Password>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -56,11 +55,10 @@ struct AuthenticationSSPI : detail::Bodiless<AuthenticationSSPI> {
 struct AuthenticationSASL {
     static constexpr char type = 'R';
     static constexpr std::int32_t code = 10;
-    std::vector<std::string_view> mechanisms;  // in the server's order of preference
+    std::vector<std::string_view> mechanisms; // in the server's order of preference
 
     static auto layout(auto& m) { return detail::layout(detail::Terminated{m.mechanisms}); }
-    [[nodiscard]] static Result<AuthenticationSASL> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<AuthenticationSASL> parse(const Frame& frame) {
         return detail::parse<AuthenticationSASL>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -74,16 +72,15 @@ struct AuthenticationData {
     std::span<const std::byte> data;
 
     static auto layout(auto& m) { return detail::layout(detail::Rest{m.data}); }
-    [[nodiscard]] static Result<AuthenticationData> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<AuthenticationData> parse(const Frame& frame) {
         return detail::parse<AuthenticationData>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
 };
 
 using AuthenticationGSSContinue = AuthenticationData<8>;
-using AuthenticationSASLContinue = AuthenticationData<11>;  // a SCRAM server-first-message
-using AuthenticationSASLFinal = AuthenticationData<12>;     // a SCRAM server-final-message
+using AuthenticationSASLContinue = AuthenticationData<11>; // a SCRAM server-first-message
+using AuthenticationSASLFinal = AuthenticationData<12>;    // a SCRAM server-final-message
 
 using Authentication =
     std::variant<AuthenticationOk, AuthenticationKerberosV5, AuthenticationCleartextPassword,
@@ -94,4 +91,4 @@ using Authentication =
 // Whichever Authentication request `frame` holds; errc::invalid_value for an unknown code.
 [[nodiscard]] Result<Authentication> parse_authentication(const Frame& frame);
 
-}  // namespace wire::be
+} // namespace wire::be

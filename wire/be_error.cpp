@@ -20,16 +20,14 @@ constexpr std::array<SeverityName, 8> severity_names{{
     {Severity::log, "LOG"},
 }};
 
-}  // namespace
+} // namespace
 
-std::string_view to_string(Severity s) noexcept
-{
+std::string_view to_string(Severity s) noexcept {
     const auto found = std::ranges::find(severity_names, s, &SeverityName::first);
     return found == severity_names.end() ? std::string_view() : found->second;
 }
 
-std::optional<Severity> severity_from_string(std::string_view s) noexcept
-{
+std::optional<Severity> severity_from_string(std::string_view s) noexcept {
     const auto found = std::ranges::find(severity_names, s, &SeverityName::second);
     if (found == severity_names.end()) {
         return std::nullopt;
@@ -37,13 +35,12 @@ std::optional<Severity> severity_from_string(std::string_view s) noexcept
     return found->first;
 }
 
-}  // namespace wire::be
+} // namespace wire::be
 
 namespace wire::detail {
 
 std::optional<std::string_view> find_field(std::span<const be::NoticeField> fields,
-                                           be::FieldType type) noexcept
-{
+                                           be::FieldType type) noexcept {
     const auto found = std::ranges::find(fields, type, &be::NoticeField::type);
     if (found == fields.end()) {
         return std::nullopt;
@@ -51,8 +48,7 @@ std::optional<std::string_view> find_field(std::span<const be::NoticeField> fiel
     return found->value;
 }
 
-std::optional<be::Severity> severity_of(std::span<const be::NoticeField> fields) noexcept
-{
+std::optional<be::Severity> severity_of(std::span<const be::NoticeField> fields) noexcept {
     auto text = find_field(fields, be::FieldType::severity_nonlocalized);
     if (!text) {
         text = find_field(fields, be::FieldType::severity);
@@ -61,8 +57,7 @@ std::optional<be::Severity> severity_of(std::span<const be::NoticeField> fields)
 }
 
 std::vector<be::NoticeField> basic_fields(be::Severity severity, std::string_view code,
-                                          std::string_view message)
-{
+                                          std::string_view message) {
     const auto name = be::to_string(severity);
     return {
         {be::FieldType::severity, name},
@@ -72,4 +67,4 @@ std::vector<be::NoticeField> basic_fields(be::Severity severity, std::string_vie
     };
 }
 
-}  // namespace wire::detail
+} // namespace wire::detail

@@ -42,11 +42,10 @@ struct PortalSuspended : detail::Bodiless<PortalSuspended> {
 
 struct CommandComplete {
     static constexpr char type = 'C';
-    std::string_view tag;  // e.g. "SELECT 5", "INSERT 0 1", "DISCARD ALL"
+    std::string_view tag; // e.g. "SELECT 5", "INSERT 0 1", "DISCARD ALL"
 
     static auto layout(auto& m) { return detail::layout(m.tag); }
-    [[nodiscard]] static Result<CommandComplete> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<CommandComplete> parse(const Frame& frame) {
         return detail::parse<CommandComplete>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -54,38 +53,35 @@ struct CommandComplete {
 
 struct ParameterDescription {
     static constexpr char type = 't';
-    std::vector<std::uint32_t> parameter_types;  // type OIDs
+    std::vector<std::uint32_t> parameter_types; // type OIDs
 
     static auto layout(auto& m) { return detail::layout(m.parameter_types); }
-    [[nodiscard]] static Result<ParameterDescription> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<ParameterDescription> parse(const Frame& frame) {
         return detail::parse<ParameterDescription>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
 };
 
-inline constexpr std::uint32_t text_oid = 25;  // pg_type.dat
+inline constexpr std::uint32_t text_oid = 25; // pg_type.dat
 
 struct RowDescription {
     struct Field {
         std::string_view name;
-        std::uint32_t table_oid = 0;         // 0 when the column is not a table column
-        std::int16_t column_attribute = 0;   // 0 when the column is not a table column
+        std::uint32_t table_oid = 0;       // 0 when the column is not a table column
+        std::int16_t column_attribute = 0; // 0 when the column is not a table column
         std::uint32_t type_oid = 0;
-        std::int16_t type_size = 0;          // pg_type.typlen; negative: variable width
-        std::int32_t type_modifier = -1;     // pg_attribute.atttypmod; -1: none
+        std::int16_t type_size = 0;           // pg_type.typlen; negative: variable width
+        std::int32_t type_modifier = -1;      // pg_attribute.atttypmod; -1: none
         FormatCode format = FormatCode::text; // always text in a Describe reply (not known yet)
 
         // A computed text column, as psql and PgBouncer's console show them.
-        [[nodiscard]] static constexpr Field text(std::string_view column) noexcept
-        {
+        [[nodiscard]] static constexpr Field text(std::string_view column) noexcept {
             return {column, 0, 0, text_oid, -1, -1, FormatCode::text};
         }
 
-        static auto layout(auto& m)
-        {
-            return detail::layout(m.name, m.table_oid, m.column_attribute, m.type_oid,
-                                  m.type_size, m.type_modifier, m.format);
+        static auto layout(auto& m) {
+            return detail::layout(m.name, m.table_oid, m.column_attribute, m.type_oid, m.type_size,
+                                  m.type_modifier, m.format);
         }
     };
 
@@ -95,8 +91,7 @@ struct RowDescription {
     [[nodiscard]] static RowDescription text_columns(std::span<const std::string_view> names);
 
     static auto layout(auto& m) { return detail::layout(m.fields); }
-    [[nodiscard]] static Result<RowDescription> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<RowDescription> parse(const Frame& frame) {
         return detail::parse<RowDescription>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -104,14 +99,13 @@ struct RowDescription {
 
 struct DataRow {
     static constexpr char type = 'D';
-    std::vector<Value> values;  // one per column, in RowDescription order
+    std::vector<Value> values; // one per column, in RowDescription order
 
     // A row of text values (std::nullopt: NULL) to go with RowDescription::text_columns.
     [[nodiscard]] static DataRow text(std::span<const std::optional<std::string_view>> values);
 
     static auto layout(auto& m) { return detail::layout(m.values); }
-    [[nodiscard]] static Result<DataRow> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<DataRow> parse(const Frame& frame) {
         return detail::parse<DataRow>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -122,11 +116,10 @@ struct FunctionCallResponse {
     Value result;
 
     static auto layout(auto& m) { return detail::layout(m.result); }
-    [[nodiscard]] static Result<FunctionCallResponse> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<FunctionCallResponse> parse(const Frame& frame) {
         return detail::parse<FunctionCallResponse>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
 };
 
-}  // namespace wire::be
+} // namespace wire::be

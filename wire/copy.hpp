@@ -17,8 +17,7 @@ struct CopyData {
     std::span<const std::byte> data;
 
     static auto layout(auto& m) { return detail::layout(detail::Rest{m.data}); }
-    [[nodiscard]] static Result<CopyData> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<CopyData> parse(const Frame& frame) {
         return detail::parse<CopyData>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -35,17 +34,16 @@ using wire::CopyDone;
 
 struct CopyFail {
     static constexpr char type = 'f';
-    std::string_view message;  // why the client aborted; the server reports it in its error
+    std::string_view message; // why the client aborted; the server reports it in its error
 
     static auto layout(auto& m) { return detail::layout(m.message); }
-    [[nodiscard]] static Result<CopyFail> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<CopyFail> parse(const Frame& frame) {
         return detail::parse<CopyFail>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
 };
 
-}  // namespace fe
+} // namespace fe
 
 namespace be {
 
@@ -55,8 +53,7 @@ using wire::CopyDone;
 // The overall format is an Int8, unlike the Int16 per-column codes that follow it.
 enum class CopyFormat : std::uint8_t { text = 0, binary = 1 };
 
-[[nodiscard]] constexpr bool is_valid(CopyFormat f) noexcept
-{
+[[nodiscard]] constexpr bool is_valid(CopyFormat f) noexcept {
     return f == CopyFormat::text || f == CopyFormat::binary;
 }
 
@@ -68,8 +65,7 @@ struct CopyResponse {
     std::vector<FormatCode> column_formats;
 
     static auto layout(auto& m) { return detail::layout(m.format, m.column_formats); }
-    [[nodiscard]] static Result<CopyResponse> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<CopyResponse> parse(const Frame& frame) {
         return detail::parse<CopyResponse>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -77,7 +73,7 @@ struct CopyResponse {
 
 using CopyInResponse = CopyResponse<'G'>;
 using CopyOutResponse = CopyResponse<'H'>;
-using CopyBothResponse = CopyResponse<'W'>;  // streaming replication only
+using CopyBothResponse = CopyResponse<'W'>; // streaming replication only
 
-}  // namespace be
-}  // namespace wire
+} // namespace be
+} // namespace wire

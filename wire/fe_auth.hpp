@@ -14,11 +14,10 @@ namespace wire::fe {
 // Answers AuthenticationCleartextPassword or AuthenticationMD5Password.
 struct PasswordMessage {
     static constexpr char type = 'p';
-    std::string_view password;  // cleartext, or "md5" followed by 32 hex digits
+    std::string_view password; // cleartext, or "md5" followed by 32 hex digits
 
     static auto layout(auto& m) { return detail::layout(m.password); }
-    [[nodiscard]] static Result<PasswordMessage> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<PasswordMessage> parse(const Frame& frame) {
         return detail::parse<PasswordMessage>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -28,11 +27,10 @@ struct PasswordMessage {
 struct SASLInitialResponse {
     static constexpr char type = 'p';
     std::string_view mechanism;
-    Value data;  // std::nullopt when the mechanism has no initial response (length -1)
+    Value data; // std::nullopt when the mechanism has no initial response (length -1)
 
     static auto layout(auto& m) { return detail::layout(m.mechanism, m.data); }
-    [[nodiscard]] static Result<SASLInitialResponse> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<SASLInitialResponse> parse(const Frame& frame) {
         return detail::parse<SASLInitialResponse>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -44,8 +42,7 @@ struct SASLResponse {
     std::span<const std::byte> data;
 
     static auto layout(auto& m) { return detail::layout(detail::Rest{m.data}); }
-    [[nodiscard]] static Result<SASLResponse> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<SASLResponse> parse(const Frame& frame) {
         return detail::parse<SASLResponse>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -57,11 +54,10 @@ struct GSSResponse {
     std::span<const std::byte> data;
 
     static auto layout(auto& m) { return detail::layout(detail::Rest{m.data}); }
-    [[nodiscard]] static Result<GSSResponse> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<GSSResponse> parse(const Frame& frame) {
         return detail::parse<GSSResponse>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
 };
 
-}  // namespace wire::fe
+} // namespace wire::fe

@@ -4,8 +4,7 @@
 
 namespace wire::fe {
 
-Result<StartupMessage> StartupMessage::parse(const Frame& frame)
-{
+Result<StartupMessage> StartupMessage::parse(const Frame& frame) {
     // The version decides the layout of the rest (protocol 2 packets are fixed-size records),
     // so it is checked before anything else is read.
     auto code = detail::peek_code(frame, type);
@@ -18,8 +17,7 @@ Result<StartupMessage> StartupMessage::parse(const Frame& frame)
     return detail::parse<StartupMessage>(frame);
 }
 
-std::optional<std::string_view> StartupMessage::parameter(std::string_view name) const noexcept
-{
+std::optional<std::string_view> StartupMessage::parameter(std::string_view name) const noexcept {
     const auto found = std::ranges::find(parameters, name, &Parameter::name);
     if (found == parameters.end()) {
         return std::nullopt;
@@ -27,8 +25,7 @@ std::optional<std::string_view> StartupMessage::parameter(std::string_view name)
     return found->value;
 }
 
-Result<StartupPacket> parse_startup_packet(const Frame& frame)
-{
+Result<StartupPacket> parse_startup_packet(const Frame& frame) {
     auto code = detail::peek_code(frame, '\0');
     if (!code) {
         return code.error();
@@ -39,4 +36,4 @@ Result<StartupPacket> parse_startup_packet(const Frame& frame)
     return StartupMessage::parse(frame);
 }
 
-}  // namespace wire::fe
+} // namespace wire::fe

@@ -24,8 +24,8 @@ struct ProtocolVersion {
     friend constexpr auto operator<=>(const ProtocolVersion&, const ProtocolVersion&) = default;
 };
 
-inline constexpr ProtocolVersion protocol_3_0{3, 0};  // code 196608
-inline constexpr ProtocolVersion protocol_3_2{3, 2};  // code 196610, variable-length cancel keys
+inline constexpr ProtocolVersion protocol_3_0{3, 0}; // code 196608
+inline constexpr ProtocolVersion protocol_3_2{3, 2}; // code 196610, variable-length cancel keys
 
 struct Parameter {
     std::string_view name;
@@ -41,10 +41,9 @@ struct Parameter {
 struct StartupMessage {
     static constexpr char type = '\0';
     ProtocolVersion version;
-    std::vector<Parameter> parameters;  // in the order sent
+    std::vector<Parameter> parameters; // in the order sent
 
-    static auto layout(auto& m)
-    {
+    static auto layout(auto& m) {
         return detail::layout(m.version, detail::Terminated{m.parameters});
     }
     // errc::unsupported_protocol for a major version other than 3 (protocol 2 included).
@@ -70,14 +69,12 @@ struct CancelRequest {
     static constexpr char type = '\0';
     static constexpr std::int32_t code = 80877102;
     std::int32_t process_id = 0;
-    std::span<const std::byte> secret_key;  // 4 bytes in 3.0; up to 256 in 3.2
+    std::span<const std::byte> secret_key; // 4 bytes in 3.0; up to 256 in 3.2
 
-    static auto layout(auto& m)
-    {
+    static auto layout(auto& m) {
         return detail::layout(m.process_id, detail::SecretKey{m.secret_key});
     }
-    [[nodiscard]] static Result<CancelRequest> parse(const Frame& frame)
-    {
+    [[nodiscard]] static Result<CancelRequest> parse(const Frame& frame) {
         return detail::parse<CancelRequest>(frame);
     }
     void encode(Writer& w) const { detail::encode(w, *this); }
@@ -88,4 +85,4 @@ using StartupPacket = std::variant<StartupMessage, SSLRequest, GSSENCRequest, Ca
 // Classifies the first packet of a connection (or the one after an SSL/GSS refusal).
 [[nodiscard]] Result<StartupPacket> parse_startup_packet(const Frame& frame);
 
-}  // namespace wire::fe
+} // namespace wire::fe

@@ -13,4 +13,4 @@ struct Frame {
     std::span<const std::byte> raw;  // the whole frame: type byte (if any), length word, body
 };
 
-}  // namespace wire
+} // namespace wire

@@ -12,11 +12,10 @@ namespace {
 // Bind) made it grow to.
 constexpr std::size_t retained_capacity = 64 * 1024;
 
-}  // namespace
+} // namespace
 
 Result<std::optional<Frame>> decode_frame(std::span<const std::byte> data, Phase phase,
-                                          const Limits& limits) noexcept
-{
+                                          const Limits& limits) noexcept {
     const bool typed = phase == Phase::typed;
     const std::size_t type_size = typed ? 1 : 0;
     if (data.size() < type_size + 4) {
@@ -42,8 +41,7 @@ Result<std::optional<Frame>> decode_frame(std::span<const std::byte> data, Phase
     return std::optional<Frame>(Frame{type, raw.subspan(type_size + 4), raw});
 }
 
-std::span<std::byte> Framer::prepare(std::size_t n)
-{
+std::span<std::byte> Framer::prepare(std::size_t n) {
     if (begin_ == end_) {
         begin_ = end_ = 0;
         if (buf_.size() > retained_capacity && n <= retained_capacity) {
@@ -65,8 +63,7 @@ std::span<std::byte> Framer::prepare(std::size_t n)
     return std::span(buf_).subspan(end_, n);
 }
 
-void Framer::commit(std::size_t n)
-{
+void Framer::commit(std::size_t n) {
     if (n > prepared_) {
         throw std::logic_error("wire::Framer::commit: more bytes than prepared");
     }
@@ -74,14 +71,12 @@ void Framer::commit(std::size_t n)
     prepared_ = 0;
 }
 
-void Framer::feed(std::span<const std::byte> data)
-{
+void Framer::feed(std::span<const std::byte> data) {
     std::ranges::copy(data, prepare(data.size()).begin());
     commit(data.size());
 }
 
-Result<std::optional<Frame>> Framer::next() noexcept
-{
+Result<std::optional<Frame>> Framer::next() noexcept {
     if (error_) {
         return error_;
     }
@@ -94,4 +89,4 @@ Result<std::optional<Frame>> Framer::next() noexcept
     return frame;
 }
 
-}  // namespace wire
+} // namespace wire

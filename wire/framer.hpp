@@ -32,8 +32,7 @@ enum class Phase { startup, typed };
 // `limits` as soon as it is complete, so a bad length is reported before any body arrives.
 // Views point into `data`; `raw.size()` is how much the frame occupies.
 [[nodiscard]] Result<std::optional<Frame>> decode_frame(std::span<const std::byte> data,
-                                                        Phase phase,
-                                                        const Limits& limits) noexcept;
+                                                        Phase phase, const Limits& limits) noexcept;
 
 // Cuts a byte stream into frames. It owns the receive buffer so that a socket can read
 // straight into it (prepare/commit) and frames can be returned as views without copying.
@@ -45,9 +44,7 @@ enum class Phase { startup, typed };
 class Framer {
 public:
     explicit Framer(Phase phase = Phase::startup, Limits limits = {}) noexcept
-        : phase_(phase), limits_(limits)
-    {
-    }
+        : phase_(phase), limits_(limits) {}
 
     // Writable space for exactly `n` bytes, to be followed by one commit().
     [[nodiscard]] std::span<std::byte> prepare(std::size_t n);
@@ -61,8 +58,7 @@ public:
 
     // Received bytes not yet returned by next(): after an SSLRequest, anything here arrived
     // in plaintext before the TLS handshake and must be rejected.
-    [[nodiscard]] std::span<const std::byte> buffered() const noexcept
-    {
+    [[nodiscard]] std::span<const std::byte> buffered() const noexcept {
         return std::span(buf_).subspan(begin_, end_ - begin_);
     }
 
@@ -72,12 +68,12 @@ public:
 
 private:
     std::vector<std::byte> buf_;
-    std::size_t begin_ = 0;     // first byte not yet returned by next()
-    std::size_t end_ = 0;       // one past the last committed byte
-    std::size_t prepared_ = 0;  // size of the span handed out by the last prepare()
+    std::size_t begin_ = 0;    // first byte not yet returned by next()
+    std::size_t end_ = 0;      // one past the last committed byte
+    std::size_t prepared_ = 0; // size of the span handed out by the last prepare()
     Phase phase_;
     Limits limits_;
     boost::system::error_code error_;
 };
 
-}  // namespace wire
+} // namespace wire

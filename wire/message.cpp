@@ -2,8 +2,7 @@
 
 namespace wire::detail {
 
-Result<void> read_field(Reader& r, std::string_view& out) noexcept
-{
+Result<void> read_field(Reader& r, std::string_view& out) noexcept {
     auto text = r.cstr();
     if (!text) {
         return text.error();
@@ -12,13 +11,11 @@ Result<void> read_field(Reader& r, std::string_view& out) noexcept
     return {};
 }
 
-void write_field(Writer& w, std::string_view in)
-{
+void write_field(Writer& w, std::string_view in) {
     w.put_cstr(in);
 }
 
-Result<void> read_field(Reader& r, Value& out) noexcept
-{
+Result<void> read_field(Reader& r, Value& out) noexcept {
     auto length = r.i32();
     if (!length) {
         return length.error();
@@ -39,8 +36,7 @@ Result<void> read_field(Reader& r, Value& out) noexcept
     return {};
 }
 
-void write_field(Writer& w, const Value& in)
-{
+void write_field(Writer& w, const Value& in) {
     if (!in) {
         w.put_i32(-1);
         return;
@@ -52,20 +48,18 @@ void write_field(Writer& w, const Value& in)
     w.put_bytes(*in);
 }
 
-Result<void> check_secret_key(std::span<const std::byte> secret) noexcept
-{
+Result<void> check_secret_key(std::span<const std::byte> secret) noexcept {
     if (secret.size() < min_secret_key || secret.size() > max_secret_key) {
         return errc::invalid_value;
     }
     return {};
 }
 
-Result<std::int32_t> peek_code(const Frame& frame, char type) noexcept
-{
+Result<std::int32_t> peek_code(const Frame& frame, char type) noexcept {
     if (frame.type != type) {
         return errc::unexpected_type;
     }
     return Reader(frame.body).i32();
 }
 
-}  // namespace wire::detail
+} // namespace wire::detail

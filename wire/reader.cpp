@@ -7,8 +7,7 @@
 namespace wire {
 
 template <class Unsigned>
-Result<Unsigned> Reader::big_endian() noexcept
-{
+Result<Unsigned> Reader::big_endian() noexcept {
     if (data_.size() < sizeof(Unsigned)) {
         return errc::truncated;
     }
@@ -20,23 +19,19 @@ Result<Unsigned> Reader::big_endian() noexcept
     return value;
 }
 
-Result<std::uint8_t> Reader::u8() noexcept
-{
+Result<std::uint8_t> Reader::u8() noexcept {
     return big_endian<std::uint8_t>();
 }
 
-Result<std::uint16_t> Reader::u16() noexcept
-{
+Result<std::uint16_t> Reader::u16() noexcept {
     return big_endian<std::uint16_t>();
 }
 
-Result<std::uint32_t> Reader::u32() noexcept
-{
+Result<std::uint32_t> Reader::u32() noexcept {
     return big_endian<std::uint32_t>();
 }
 
-Result<std::int16_t> Reader::i16() noexcept
-{
+Result<std::int16_t> Reader::i16() noexcept {
     auto v = u16();
     if (!v) {
         return v.error();
@@ -44,8 +39,7 @@ Result<std::int16_t> Reader::i16() noexcept
     return std::bit_cast<std::int16_t>(*v);
 }
 
-Result<std::int32_t> Reader::i32() noexcept
-{
+Result<std::int32_t> Reader::i32() noexcept {
     auto v = u32();
     if (!v) {
         return v.error();
@@ -53,8 +47,7 @@ Result<std::int32_t> Reader::i32() noexcept
     return std::bit_cast<std::int32_t>(*v);
 }
 
-Result<std::string_view> Reader::cstr() noexcept
-{
+Result<std::string_view> Reader::cstr() noexcept {
     const auto nul = std::ranges::find(data_, std::byte{0});
     if (nul == data_.end()) {
         return errc::missing_terminator;
@@ -65,8 +58,7 @@ Result<std::string_view> Reader::cstr() noexcept
     return text;
 }
 
-Result<std::span<const std::byte>> Reader::bytes(std::size_t n) noexcept
-{
+Result<std::span<const std::byte>> Reader::bytes(std::size_t n) noexcept {
     if (data_.size() < n) {
         return errc::truncated;
     }
@@ -75,25 +67,22 @@ Result<std::span<const std::byte>> Reader::bytes(std::size_t n) noexcept
     return taken;
 }
 
-std::span<const std::byte> Reader::rest() noexcept
-{
+std::span<const std::byte> Reader::rest() noexcept {
     return std::exchange(data_, {});
 }
 
-Result<void> Reader::can_hold(std::size_t count, std::size_t min_item_size) const noexcept
-{
+Result<void> Reader::can_hold(std::size_t count, std::size_t min_item_size) const noexcept {
     if (min_item_size != 0 && count > data_.size() / min_item_size) {
         return errc::truncated;
     }
     return {};
 }
 
-Result<void> Reader::expect_end() const noexcept
-{
+Result<void> Reader::expect_end() const noexcept {
     if (!data_.empty()) {
         return errc::trailing_bytes;
     }
     return {};
 }
 
-}  // namespace wire
+} // namespace wire

@@ -40,7 +40,7 @@ private:
     template <class Unsigned>
     [[nodiscard]] Result<Unsigned> big_endian() noexcept;
 
-    std::span<const std::byte> data_;  // the unread part
+    std::span<const std::byte> data_; // the unread part
 };
 
-}  // namespace wire
+} // namespace wire

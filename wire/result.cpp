@@ -14,18 +14,26 @@ public:
     std::string message(int ev) const override { return describe(static_cast<errc>(ev)); }
 
 private:
-    static const char* describe(errc e) noexcept
-    {
+    static const char* describe(errc e) noexcept {
         switch (e) {
-        case errc::truncated: return "message truncated";
-        case errc::length_too_small: return "message length too small";
-        case errc::message_too_large: return "message length exceeds limit";
-        case errc::startup_too_large: return "startup packet length exceeds limit";
-        case errc::missing_terminator: return "missing NUL terminator";
-        case errc::trailing_bytes: return "trailing bytes after message";
-        case errc::unexpected_type: return "unexpected message type";
-        case errc::invalid_value: return "invalid field value";
-        case errc::unsupported_protocol: return "unsupported frontend protocol";
+        case errc::truncated:
+            return "message truncated";
+        case errc::length_too_small:
+            return "message length too small";
+        case errc::message_too_large:
+            return "message length exceeds limit";
+        case errc::startup_too_large:
+            return "startup packet length exceeds limit";
+        case errc::missing_terminator:
+            return "missing NUL terminator";
+        case errc::trailing_bytes:
+            return "trailing bytes after message";
+        case errc::unexpected_type:
+            return "unexpected message type";
+        case errc::invalid_value:
+            return "invalid field value";
+        case errc::unsupported_protocol:
+            return "unsupported frontend protocol";
         }
         return "unknown wire error";
     }
@@ -33,16 +41,14 @@ private:
 
 constinit const Category category;
 
-}  // namespace
+} // namespace
 
-const boost::system::error_category& wire_category() noexcept
-{
+const boost::system::error_category& wire_category() noexcept {
     return category;
 }
 
-boost::system::error_code make_error_code(errc e) noexcept
-{
+boost::system::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), category};
 }
 
-}  // namespace wire
+} // namespace wire

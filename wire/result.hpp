@@ -10,15 +10,15 @@ namespace wire {
 // Why a frame or message was rejected. Every value means the peer sent something that is not
 // valid v3 protocol (or that exceeds our limits); none of them is a local failure.
 enum class errc {
-    truncated = 1,         // a field runs past the end of its frame
-    length_too_small,      // length word below the protocol minimum (4 typed, 8 startup)
-    message_too_large,     // typed length word above Limits::max_message_size
-    startup_too_large,     // startup length word above Limits::max_startup_packet
-    missing_terminator,    // a String or a NUL-terminated list has no NUL
-    trailing_bytes,        // the frame holds bytes after the last field
-    unexpected_type,       // the frame is not of the message type asked for
-    invalid_value,         // a field holds a value the protocol does not define
-    unsupported_protocol,  // a startup packet asks for a protocol major version other than 3
+    truncated = 1,        // a field runs past the end of its frame
+    length_too_small,     // length word below the protocol minimum (4 typed, 8 startup)
+    message_too_large,    // typed length word above Limits::max_message_size
+    startup_too_large,    // startup length word above Limits::max_startup_packet
+    missing_terminator,   // a String or a NUL-terminated list has no NUL
+    trailing_bytes,       // the frame holds bytes after the last field
+    unexpected_type,      // the frame is not of the message type asked for
+    invalid_value,        // a field holds a value the protocol does not define
+    unsupported_protocol, // a startup packet asks for a protocol major version other than 3
 };
 
 [[nodiscard]] const boost::system::error_category& wire_category() noexcept;
@@ -27,7 +27,7 @@ enum class errc {
 template <class T>
 using Result = boost::system::result<T>;
 
-}  // namespace wire
+} // namespace wire
 
 template <>
 struct boost::system::is_error_code_enum<wire::errc> : std::true_type {};

@@ -43,7 +43,7 @@ private:
     void require_closed(const char* operation) const;
 
     std::vector<std::byte> buf_;
-    std::optional<std::size_t> length_at_;  // offset of the open message's length word
+    std::optional<std::size_t> length_at_; // offset of the open message's length word
 };
 
-}  // namespace wire
+} // namespace wire

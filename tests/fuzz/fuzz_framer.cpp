@@ -21,28 +21,25 @@ namespace {
 
 using namespace wire;
 
-void require(bool condition)
-{
+void require(bool condition) {
     if (!condition) {
         std::abort();
     }
 }
 
-void check_frame(const Frame& frame, Phase phase, const Limits& limits)
-{
+void check_frame(const Frame& frame, Phase phase, const Limits& limits) {
     const bool typed = phase == Phase::typed;
     const std::size_t header = typed ? 5 : 4;
     require(frame.raw.size() == header + frame.body.size());
     require(frame.body.data() == frame.raw.data() + header);
-    require(frame.raw.size() - (typed ? 1 : 0)
-            <= (typed ? limits.max_message_size : limits.max_startup_packet));
+    require(frame.raw.size() - (typed ? 1 : 0) <=
+            (typed ? limits.max_message_size : limits.max_startup_packet));
     require(typed ? frame.type == static_cast<char>(frame.raw[0]) : frame.type == '\0');
 }
 
-}  // namespace
+} // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 2) {
         return 0;
     }
@@ -50,9 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint32_t chunk_state = data[1];
     const auto stream = std::as_bytes(std::span(data + 2, size - 2));
 
-    const Limits limits = (control & 2) != 0 ? Limits{.max_startup_packet = 64,
-                                                      .max_message_size = 64}
-                                             : Limits{};
+    const Limits limits =
+        (control & 2) != 0 ? Limits{.max_startup_packet = 64, .max_message_size = 64} : Limits{};
     Framer framer((control & 1) != 0 ? Phase::typed : Phase::startup, limits);
 
     std::vector<std::byte> returned;

@@ -28,22 +28,20 @@ template <class... Ts>
 struct TypeList {};
 
 using Messages = TypeList<
-    fe::StartupMessage, fe::SSLRequest, fe::GSSENCRequest, fe::CancelRequest,
-    fe::PasswordMessage, fe::SASLInitialResponse, fe::SASLResponse, fe::GSSResponse, fe::Query,
-    fe::Parse, fe::Bind, fe::Describe, fe::Close, fe::Execute, fe::Sync, fe::Flush,
-    fe::Terminate, fe::FunctionCall, fe::CopyFail, CopyData, CopyDone, be::CopyInResponse,
-    be::CopyOutResponse, be::CopyBothResponse, be::AuthenticationOk, be::AuthenticationKerberosV5,
-    be::AuthenticationCleartextPassword, be::AuthenticationMD5Password, be::AuthenticationGSS,
-    be::AuthenticationGSSContinue, be::AuthenticationSSPI, be::AuthenticationSASL,
-    be::AuthenticationSASLContinue, be::AuthenticationSASLFinal, be::BackendKeyData,
-    be::ParameterStatus, be::ReadyForQuery, be::NotificationResponse,
-    be::NegotiateProtocolVersion, be::ErrorResponse, be::NoticeResponse, be::ParseComplete,
-    be::BindComplete, be::CloseComplete, be::NoData, be::EmptyQueryResponse, be::PortalSuspended,
-    be::CommandComplete, be::ParameterDescription, be::RowDescription, be::DataRow,
-    be::FunctionCallResponse>;
+    fe::StartupMessage, fe::SSLRequest, fe::GSSENCRequest, fe::CancelRequest, fe::PasswordMessage,
+    fe::SASLInitialResponse, fe::SASLResponse, fe::GSSResponse, fe::Query, fe::Parse, fe::Bind,
+    fe::Describe, fe::Close, fe::Execute, fe::Sync, fe::Flush, fe::Terminate, fe::FunctionCall,
+    fe::CopyFail, CopyData, CopyDone, be::CopyInResponse, be::CopyOutResponse, be::CopyBothResponse,
+    be::AuthenticationOk, be::AuthenticationKerberosV5, be::AuthenticationCleartextPassword,
+    be::AuthenticationMD5Password, be::AuthenticationGSS, be::AuthenticationGSSContinue,
+    be::AuthenticationSSPI, be::AuthenticationSASL, be::AuthenticationSASLContinue,
+    be::AuthenticationSASLFinal, be::BackendKeyData, be::ParameterStatus, be::ReadyForQuery,
+    be::NotificationResponse, be::NegotiateProtocolVersion, be::ErrorResponse, be::NoticeResponse,
+    be::ParseComplete, be::BindComplete, be::CloseComplete, be::NoData, be::EmptyQueryResponse,
+    be::PortalSuspended, be::CommandComplete, be::ParameterDescription, be::RowDescription,
+    be::DataRow, be::FunctionCallResponse>;
 
-void check_encodes_to(const auto& message, std::span<const std::byte> raw)
-{
+void check_encodes_to(const auto& message, std::span<const std::byte> raw) {
     Writer w;
     message.encode(w);
     if (!std::ranges::equal(w.bytes(), raw)) {
@@ -52,8 +50,7 @@ void check_encodes_to(const auto& message, std::span<const std::byte> raw)
 }
 
 template <class Message>
-void check_round_trip(const Frame& frame)
-{
+void check_round_trip(const Frame& frame) {
     const auto parsed = Message::parse(frame);
     if (parsed) {
         check_encodes_to(*parsed, frame.raw);
@@ -61,21 +58,18 @@ void check_round_trip(const Frame& frame)
 }
 
 template <class... Ts>
-void check_all(TypeList<Ts...>, const Frame& frame)
-{
+void check_all(TypeList<Ts...>, const Frame& frame) {
     (check_round_trip<Ts>(frame), ...);
 }
 
 template <class Variant>
-void check_variant_round_trip(const Result<Variant>& parsed, const Frame& frame)
-{
+void check_variant_round_trip(const Result<Variant>& parsed, const Frame& frame) {
     if (parsed) {
         std::visit([&](const auto& message) { check_encodes_to(message, frame.raw); }, *parsed);
     }
 }
 
-void use_accessors(const Frame& frame)
-{
+void use_accessors(const Frame& frame) {
     if (const auto error = be::ErrorResponse::parse(frame)) {
         static_cast<void>(error->severity());
         static_cast<void>(error->code());
@@ -86,10 +80,9 @@ void use_accessors(const Frame& frame)
     }
 }
 
-}  // namespace
+} // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) {
         return 0;
     }

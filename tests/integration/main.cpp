@@ -11,13 +11,12 @@
 namespace {
 // The exit code meson reports as SKIP.
 constexpr int exit_skipped = 77;
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     if (const auto reason = support::PgCluster::unavailable_reason()) {
         if (std::getenv("PG_CLUSTER_REQUIRED") != nullptr) {
-            std::cerr << "FAIL: integration tests are required but cannot run: " << *reason
-                      << '\n';
+            std::cerr << "FAIL: integration tests are required but cannot run: " << *reason << '\n';
             return EXIT_FAILURE;
         }
         std::cerr << "SKIP: integration tests need PostgreSQL: " << *reason << '\n';

@@ -68,7 +68,7 @@ std::string in_recovery(pq::Connection& conn) {
     return query_value(conn, "SELECT pg_is_in_recovery()");
 }
 
-}  // namespace
+} // namespace
 
 TEST_SUITE("integration.replication") {
     TEST_CASE("a row written on the primary is read on every replica") {

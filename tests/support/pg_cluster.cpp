@@ -20,8 +20,8 @@ namespace support {
 namespace {
 
 struct SpawnOptions {
-    int stdin_fd = -1;   // becomes the child's stdin when set
-    int output_fd = -1;  // becomes the child's stdout and stderr when set
+    int stdin_fd = -1;  // becomes the child's stdin when set
+    int output_fd = -1; // becomes the child's stdout and stderr when set
     bool new_session = false;
 };
 
@@ -70,7 +70,9 @@ int wait_for(pid_t pid) {
     return status;
 }
 
-bool succeeded(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+bool succeeded(int status) {
+    return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 std::string describe(int status) {
     if (status < 0) {
@@ -158,7 +160,7 @@ std::string script_from_environment() {
     return script;
 }
 
-}  // namespace
+} // namespace
 
 std::optional<std::string> PgCluster::unavailable_reason() {
     std::string script;
@@ -238,7 +240,9 @@ int PgCluster::node_count() const {
     return static_cast<int>(std::count(nodes.begin(), nodes.end(), ',')) + 1;
 }
 
-const std::string& PgCluster::host() const { return env("HOST"); }
+const std::string& PgCluster::host() const {
+    return env("HOST");
+}
 
 int PgCluster::port(int node) const {
     check_node(node);
@@ -265,7 +269,9 @@ std::string PgCluster::conninfo(int node, std::string_view user, std::string_vie
            " dbname=" + conninfo_value(dbname);
 }
 
-const std::filesystem::path& PgCluster::dir() const { return dir_; }
+const std::filesystem::path& PgCluster::dir() const {
+    return dir_;
+}
 
 void PgCluster::stop(int node, StopMode mode) {
     std::vector<std::string> args{"stop", dir_.string(), node_name(node)};
@@ -275,7 +281,9 @@ void PgCluster::stop(int node, StopMode mode) {
     run(args);
 }
 
-void PgCluster::start(int node) { run({"start-node", dir_.string(), node_name(node)}); }
+void PgCluster::start(int node) {
+    run({"start-node", dir_.string(), node_name(node)});
+}
 
 void PgCluster::restart(int node, StopMode mode) {
     std::vector<std::string> args{"restart", dir_.string(), node_name(node)};
@@ -285,7 +293,9 @@ void PgCluster::restart(int node, StopMode mode) {
     run(args);
 }
 
-void PgCluster::promote(int node) { run({"promote", dir_.string(), node_name(node)}); }
+void PgCluster::promote(int node) {
+    run({"promote", dir_.string(), node_name(node)});
+}
 
 void PgCluster::follow(int node, int upstream) {
     run({"follow", dir_.string(), node_name(node), node_name(upstream)});
@@ -296,8 +306,7 @@ void PgCluster::run(const std::vector<std::string>& args) const {
     argv.insert(argv.end(), args.begin(), args.end());
     const int status = wait_for(spawn(argv, {}));
     if (!succeeded(status)) {
-        throw std::runtime_error("pg-cluster " + join(args) + " failed (" + describe(status) +
-                                 ")");
+        throw std::runtime_error("pg-cluster " + join(args) + " failed (" + describe(status) + ")");
     }
 }
 
@@ -321,4 +330,4 @@ std::string PgCluster::node_name(int node) const {
     return "node" + std::to_string(node);
 }
 
-}  // namespace support
+} // namespace support

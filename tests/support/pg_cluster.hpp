@@ -26,12 +26,12 @@
 namespace support {
 
 struct PgClusterOptions {
-    int replicas = 2;  // 0 to 9
+    int replicas = 2; // 0 to 9
 };
 
 enum class StopMode {
-    fast,       // clean shutdown: clients are disconnected, a shutdown checkpoint is written
-    immediate,  // a crash as far as PostgreSQL is concerned: the next start runs crash recovery
+    fast,      // clean shutdown: clients are disconnected, a shutdown checkpoint is written
+    immediate, // a crash as far as PostgreSQL is concerned: the next start runs crash recovery
 };
 
 class PgCluster {
@@ -94,4 +94,4 @@ private:
     std::map<std::string, std::string> env_;
 };
 
-}  // namespace support
+} // namespace support

@@ -80,8 +80,7 @@ std::uint16_t PgmarinaProcess::free_port() {
     return ntohs(address.sin_port);
 }
 
-PgmarinaProcess::PgmarinaProcess(const std::string& config_toml, std::uint16_t port)
-    : port_(port) {
+PgmarinaProcess::PgmarinaProcess(const std::string& config_toml, std::uint16_t port) : port_(port) {
     char pattern[] = "/tmp/pgmarina-test.XXXXXX";
     if (::mkdtemp(pattern) == nullptr) {
         throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
@@ -98,7 +97,7 @@ PgmarinaProcess::PgmarinaProcess(const std::string& config_toml, std::uint16_t p
     if (pid_ == 0) {
         // Only async-signal-safe calls between fork and exec.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::_exit(127);  // the test died before prctl took effect
+        if (::getppid() != parent) ::_exit(127); // the test died before prctl took effect
         const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (log_fd >= 0) {
             ::dup2(log_fd, STDOUT_FILENO);

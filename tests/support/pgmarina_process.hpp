@@ -47,4 +47,4 @@ private:
     pid_t pid_ = -1;
 };
 
-}  // namespace support
+} // namespace support

@@ -37,7 +37,7 @@ std::string describe_timeout(std::string_view what, std::chrono::milliseconds ti
     return std::string(what) + " timed out after " + std::to_string(timeout.count()) + " ms";
 }
 
-}  // namespace
+} // namespace
 
 Result::Result(PGresult* result) : result_(result) {
     if (result == nullptr) {
@@ -59,9 +59,13 @@ bool Result::ok() const {
     return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
 }
 
-int Result::ntuples() const { return result_ ? PQntuples(result_.get()) : 0; }
+int Result::ntuples() const {
+    return result_ ? PQntuples(result_.get()) : 0;
+}
 
-int Result::nfields() const { return result_ ? PQnfields(result_.get()) : 0; }
+int Result::nfields() const {
+    return result_ ? PQnfields(result_.get()) : 0;
+}
 
 void Result::check_field(int row, int col) const {
     if (row < 0 || row >= ntuples() || col < 0 || col >= nfields()) {
@@ -86,7 +90,9 @@ bool Result::is_null(int row, int col) const {
     return PQgetisnull(result_.get(), row, col) != 0;
 }
 
-std::string Result::command_status() const { return result_ ? PQcmdStatus(result_.get()) : ""; }
+std::string Result::command_status() const {
+    return result_ ? PQcmdStatus(result_.get()) : "";
+}
 
 std::string Result::error_message() const {
     if (!client_error_.empty()) {
@@ -125,7 +131,9 @@ Connection Connection::connect(const std::string& conninfo, std::chrono::millise
     return connection;
 }
 
-bool Connection::ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+bool Connection::ok() const {
+    return conn_ && PQstatus(conn_.get()) == CONNECTION_OK;
+}
 
 std::string Connection::error_message() const {
     if (!error_.empty()) {
@@ -183,6 +191,8 @@ Result Connection::exec(const std::string& sql, std::chrono::milliseconds timeou
     return std::move(*last);
 }
 
-PGconn* Connection::native() const { return conn_.get(); }
+PGconn* Connection::native() const {
+    return conn_.get();
+}
 
-}  // namespace support::pq
+} // namespace support::pq

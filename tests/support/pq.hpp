@@ -75,4 +75,4 @@ private:
     std::string error_;
 };
 
-}  // namespace support::pq
+} // namespace support::pq

@@ -18,8 +18,7 @@ namespace {
 const std::filesystem::path source_root = PGMARINA_SOURCE_ROOT;
 
 // Loads `toml`, which must be valid.
-std::shared_ptr<const Config> load(std::string_view toml)
-{
+std::shared_ptr<const Config> load(std::string_view toml) {
     auto result = proxy::load_config_string(toml, "test.toml");
     for (const auto& error : result.errors()) {
         FAIL_CHECK(error.to_string());
@@ -29,8 +28,7 @@ std::shared_ptr<const Config> load(std::string_view toml)
 }
 
 // Loads `toml`, which must be invalid, and returns its errors as "test.toml:L:C: message".
-std::vector<std::string> errors_of(std::string_view toml)
-{
+std::vector<std::string> errors_of(std::string_view toml) {
     auto result = proxy::load_config_string(toml, "test.toml");
     REQUIRE_FALSE(result.ok());
     REQUIRE_FALSE(result.errors().empty());
@@ -42,15 +40,13 @@ std::vector<std::string> errors_of(std::string_view toml)
 }
 
 // The one error of an invalid `toml`.
-std::string error_of(std::string_view toml)
-{
+std::string error_of(std::string_view toml) {
     auto errors = errors_of(toml);
     CHECK_MESSAGE(errors.size() == 1, errors.back());
     return errors.front();
 }
 
-std::vector<std::filesystem::path> toml_files(const std::filesystem::path& directory)
-{
+std::vector<std::filesystem::path> toml_files(const std::filesystem::path& directory) {
     std::vector<std::filesystem::path> files;
     for (const auto& entry : std::filesystem::directory_iterator(directory)) {
         if (entry.path().extension() == ".toml") {
@@ -61,20 +57,17 @@ std::vector<std::filesystem::path> toml_files(const std::filesystem::path& direc
     return files;
 }
 
-std::string first_line(const std::filesystem::path& file)
-{
+std::string first_line(const std::filesystem::path& file) {
     std::ifstream in(file);
     std::string line;
     std::getline(in, line);
     return line;
 }
 
-}  // namespace
+} // namespace
 
-TEST_SUITE("proxy.config")
-{
-    TEST_CASE("an empty file gives the defaults")
-    {
+TEST_SUITE("proxy.config") {
+    TEST_CASE("an empty file gives the defaults") {
         auto config = load("");
         CHECK(config->settings == proxy::Settings{});
         CHECK(config->metrics == proxy::MetricsSettings{});
@@ -83,8 +76,7 @@ TEST_SUITE("proxy.config")
         CHECK(config->source == "test.toml");
     }
 
-    TEST_CASE("the built-in defaults are an empty file's")
-    {
+    TEST_CASE("the built-in defaults are an empty file's") {
         Config expected = *load("");
         expected.source.clear();
         CHECK(*proxy::default_config() == expected);
@@ -92,13 +84,12 @@ TEST_SUITE("proxy.config")
 
     // The documented defaults, spelled out: PgBouncer's unless the settings table says why not.
     // Changing a default must change this test too.
-    TEST_CASE("defaults are PgBouncer's, except where we say so")
-    {
+    TEST_CASE("defaults are PgBouncer's, except where we say so") {
         const proxy::Settings s;
         CHECK(s.listen == std::vector{Endpoint{"127.0.0.1", 6432}});
         CHECK(s.unix_socket_dir == "/tmp");
         CHECK(s.workers == 0);
-        CHECK(s.pool_mode == PoolMode::transaction);  // PgBouncer: session
+        CHECK(s.pool_mode == PoolMode::transaction); // PgBouncer: session
         CHECK(s.default_pool_size == 20);
         CHECK(s.min_pool_size == 0);
         CHECK(s.reserve_pool_size == 0);
@@ -137,12 +128,11 @@ TEST_SUITE("proxy.config")
         CHECK(s.log_connections);
         CHECK(s.log_disconnections);
         CHECK(s.stats_period == 60s);
-        CHECK(s.shutdown_timeout == 30s);  // pgmarina only
+        CHECK(s.shutdown_timeout == 30s); // pgmarina only
         CHECK(proxy::MetricsSettings{}.listen == Endpoint{"0.0.0.0", 9127});
     }
 
-    TEST_CASE("global settings of every type")
-    {
+    TEST_CASE("global settings of every type") {
         auto config = load(R"(
             [pgmarina]
             listen = ["0.0.0.0:7432", "[::]"]
@@ -179,8 +169,7 @@ TEST_SUITE("proxy.config")
         CHECK_FALSE(config->metrics.listen.has_value());
     }
 
-    TEST_CASE("databases: dbname defaults to the name, unset values stay unset")
-    {
+    TEST_CASE("databases: dbname defaults to the name, unset values stay unset") {
         auto config = load(R"(
             [databases.app]
             hosts = ["pg-0", "pg-1:5433", "[fd00::1]"]
@@ -224,8 +213,7 @@ TEST_SUITE("proxy.config")
         CHECK(reports.password == "secret");
     }
 
-    TEST_CASE("users")
-    {
+    TEST_CASE("users") {
         auto config = load(R"(
             [users.alice]
             pool_size = 30
@@ -245,8 +233,7 @@ TEST_SUITE("proxy.config")
         CHECK(config->users.at("carol") == proxy::UserConfig{});
     }
 
-    TEST_CASE("relative auth files are relative to the configuration file")
-    {
+    TEST_CASE("relative auth files are relative to the configuration file") {
         auto nested = proxy::load_config_string(
             "[pgmarina]\nauth_file = \"users.txt\"\nauth_hba_file = \"../hba.conf\"\n",
             "/etc/pgmarina/pgmarina.toml");
@@ -262,43 +249,35 @@ TEST_SUITE("proxy.config")
         CHECK(load("[pgmarina]\nauth_file = \"users.txt\"\n")->settings.auth_file == "users.txt");
     }
 
-    TEST_CASE("errors name the file, line and column")
-    {
-        SUBCASE("unknown key")
-        {
+    TEST_CASE("errors name the file, line and column") {
+        SUBCASE("unknown key") {
             CHECK(error_of("[pgmarina]\npool_sise = 3\n") ==
                   "test.toml:2:1: unknown key 'pool_sise' in [pgmarina]");
         }
-        SUBCASE("a likely typo gets a suggestion")
-        {
+        SUBCASE("a likely typo gets a suggestion") {
             CHECK(error_of("[pgmarina]\n  pool_mdoe = \"session\"\n") ==
                   "test.toml:2:3: unknown key 'pool_mdoe' in [pgmarina]; did you mean "
                   "'pool_mode'?");
         }
-        SUBCASE("wrong type points at the value")
-        {
+        SUBCASE("wrong type points at the value") {
             CHECK(error_of("[pgmarina]\ndefault_pool_size = \"20\"\n") ==
                   "test.toml:2:21: 'default_pool_size' must be an integer, not a string");
         }
-        SUBCASE("array elements are checked one by one")
-        {
+        SUBCASE("array elements are checked one by one") {
             CHECK(error_of("[pgmarina]\nadmin_users = [\"a\",\n  7]\n") ==
                   "test.toml:3:3: elements of 'admin_users' must be non-empty strings, not an "
                   "integer");
         }
-        SUBCASE("a missing key points at its table")
-        {
+        SUBCASE("a missing key points at its table") {
             CHECK(error_of("\n[databases.app]\ndbname = \"x\"\n") ==
                   "test.toml:2:1: missing required key 'hosts' in [databases.app]");
         }
-        SUBCASE("syntax errors come from the TOML parser, with its position")
-        {
+        SUBCASE("syntax errors come from the TOML parser, with its position") {
             CHECK(error_of("[pgmarina]\nworkers = = 2\n").starts_with("test.toml:2:"));
         }
     }
 
-    TEST_CASE("all errors are reported, in file order")
-    {
+    TEST_CASE("all errors are reported, in file order") {
         auto errors = errors_of(R"([users.bob]
 pool_size = -1
 [pgmarina]
@@ -314,8 +293,7 @@ hosts = []
         CHECK(errors[3] == "test.toml:7:9: 'hosts' must not be empty");
     }
 
-    TEST_CASE("integers beyond the field's range")
-    {
+    TEST_CASE("integers beyond the field's range") {
         CHECK(error_of("[pgmarina]\ndefault_pool_size = 3000000000\n") ==
               "test.toml:2:21: 'default_pool_size' must be between 0 and 2147483647, not "
               "3000000000");
@@ -325,8 +303,7 @@ hosts = []
               "test.toml:2:11: 'pkt_buf' must be between 1kB and 16MB, not 32MB");
     }
 
-    TEST_CASE("rules across keys are checked once every key is valid")
-    {
+    TEST_CASE("rules across keys are checked once every key is valid") {
         CHECK(error_of("[pgmarina]\nmin_pool_size = 30\n") ==
               "test.toml:2:17: min_pool_size (30) must not exceed default_pool_size (20)");
         CHECK(error_of("[pgmarina]\nlisten = []\nunix_socket_dir = \"\"\n") ==
@@ -344,8 +321,7 @@ hosts = []
               "test.toml:3:1: unknown key 'bogus' in [pgmarina]");
     }
 
-    TEST_CASE("files that cannot be read")
-    {
+    TEST_CASE("files that cannot be read") {
         auto missing = proxy::load_config("/nonexistent/pgmarina.toml");
         REQUIRE(missing.errors().size() == 1);
         CHECK(missing.errors()[0].to_string() ==
@@ -356,8 +332,7 @@ hosts = []
         CHECK(directory.errors()[0].message == "is a directory");
     }
 
-    TEST_CASE("corpus: every valid file loads")
-    {
+    TEST_CASE("corpus: every valid file loads") {
         auto files = toml_files(source_root / "tests/config/valid");
         CHECK(files.size() >= 8);
         for (const auto& file : files) {
@@ -372,8 +347,7 @@ hosts = []
 
     // Each invalid file starts with "# expect: LINE:COL: message" and must fail with exactly one
     // error at that position whose message starts with that text.
-    TEST_CASE("corpus: every invalid file fails with the error it expects")
-    {
+    TEST_CASE("corpus: every invalid file fails with the error it expects") {
         auto files = toml_files(source_root / "tests/config/invalid");
         CHECK(files.size() >= 20);
         for (const auto& file : files) {

@@ -14,8 +14,7 @@ namespace {
 
 // The error of a parse that must fail, so a CHECK can look at its wording.
 template <class Parse>
-std::string failure(Parse parse)
-{
+std::string failure(Parse parse) {
     std::string error;
     auto value = parse(error);
     CHECK_FALSE(value.has_value());
@@ -23,36 +22,31 @@ std::string failure(Parse parse)
     return error;
 }
 
-std::optional<Duration> duration(std::string_view text)
-{
+std::optional<Duration> duration(std::string_view text) {
     std::string error;
     auto value = proxy::parse_duration(text, error);
     CHECK_MESSAGE(value.has_value(), error);
     return value;
 }
 
-std::optional<ByteSize> size(std::string_view text)
-{
+std::optional<ByteSize> size(std::string_view text) {
     std::string error;
     auto value = proxy::parse_size(text, error);
     CHECK_MESSAGE(value.has_value(), error);
     return value;
 }
 
-std::optional<Endpoint> endpoint(std::string_view text, proxy::AddressRules rules = {5432, false})
-{
+std::optional<Endpoint> endpoint(std::string_view text, proxy::AddressRules rules = {5432, false}) {
     std::string error;
     auto value = proxy::parse_endpoint(text, rules, error);
     CHECK_MESSAGE(value.has_value(), error);
     return value;
 }
 
-}  // namespace
+} // namespace
 
-TEST_SUITE("proxy.config_values")
-{
-    TEST_CASE("durations take PostgreSQL's time units")
-    {
+TEST_SUITE("proxy.config_values") {
+    TEST_CASE("durations take PostgreSQL's time units") {
         CHECK(duration("250us") == 250us);
         CHECK(duration("500ms") == 500ms);
         CHECK(duration("30s") == 30s);
@@ -65,8 +59,7 @@ TEST_SUITE("proxy.config_values")
         CHECK(duration("30 s") == 30s);
     }
 
-    TEST_CASE("durations without a known unit are refused")
-    {
+    TEST_CASE("durations without a known unit are refused") {
         auto parse = [](std::string_view text) {
             return failure([&](std::string& e) { return proxy::parse_duration(text, e); });
         };
@@ -81,12 +74,11 @@ TEST_SUITE("proxy.config_values")
         CHECK(parse("99999999999999999999d").find("too long") != std::string::npos);
     }
 
-    TEST_CASE("durations in seconds, as PgBouncer writes them")
-    {
+    TEST_CASE("durations in seconds, as PgBouncer writes them") {
         std::string error;
         CHECK(proxy::duration_from_seconds(std::int64_t{5}, error) == 5s);
         CHECK(proxy::duration_from_seconds(0.5, error) == 500ms);
-        CHECK(proxy::duration_from_seconds(0.0000004, error) == 0us);  // rounds to microseconds
+        CHECK(proxy::duration_from_seconds(0.0000004, error) == 0us); // rounds to microseconds
         CHECK_FALSE(proxy::duration_from_seconds(std::int64_t{-1}, error));
         CHECK(error.find("negative") != std::string::npos);
         CHECK_FALSE(proxy::duration_from_seconds(-0.5, error));
@@ -97,8 +89,7 @@ TEST_SUITE("proxy.config_values")
             proxy::duration_from_seconds(std::numeric_limits<std::int64_t>::max() / 1000, error));
     }
 
-    TEST_CASE("durations format with the largest exact unit and parse back")
-    {
+    TEST_CASE("durations format with the largest exact unit and parse back") {
         CHECK(proxy::format_duration(0s) == "0s");
         CHECK(proxy::format_duration(1500us) == "1500us");
         CHECK(proxy::format_duration(500ms) == "500ms");
@@ -111,8 +102,7 @@ TEST_SUITE("proxy.config_values")
         }
     }
 
-    TEST_CASE("sizes take PostgreSQL's memory units")
-    {
+    TEST_CASE("sizes take PostgreSQL's memory units") {
         CHECK(size("10B") == ByteSize{10});
         CHECK(size("64kB") == ByteSize{64 * 1024});
         CHECK(size("1MB") == ByteSize{1024 * 1024});
@@ -121,8 +111,7 @@ TEST_SUITE("proxy.config_values")
         CHECK(size("1 MB") == ByteSize{1024 * 1024});
     }
 
-    TEST_CASE("sizes with unknown units or fractions are refused")
-    {
+    TEST_CASE("sizes with unknown units or fractions are refused") {
         auto parse = [](std::string_view text) {
             return failure([&](std::string& e) { return proxy::parse_size(text, e); });
         };
@@ -134,8 +123,7 @@ TEST_SUITE("proxy.config_values")
         CHECK(parse("99999999999TB").find("too large") != std::string::npos);
     }
 
-    TEST_CASE("sizes format with the largest exact unit")
-    {
+    TEST_CASE("sizes format with the largest exact unit") {
         CHECK(proxy::format_size(ByteSize{0}) == "0");
         CHECK(proxy::format_size(ByteSize{4096}) == "4kB");
         CHECK(proxy::format_size(ByteSize{1536}) == "1536");
@@ -143,8 +131,7 @@ TEST_SUITE("proxy.config_values")
         CHECK(proxy::format_size(ByteSize{2147483647}) == "2147483647");
     }
 
-    TEST_CASE("addresses")
-    {
+    TEST_CASE("addresses") {
         CHECK(endpoint("127.0.0.1:6432") == Endpoint{"127.0.0.1", 6432});
         CHECK(endpoint("pg-0:5433") == Endpoint{"pg-0", 5433});
         CHECK(endpoint("pg-0") == Endpoint{"pg-0", 5432});
@@ -157,8 +144,7 @@ TEST_SUITE("proxy.config_values")
         CHECK(endpoint("*:7432", listen) == Endpoint{"*", 7432});
     }
 
-    TEST_CASE("bad addresses say what is wrong")
-    {
+    TEST_CASE("bad addresses say what is wrong") {
         auto parse = [](std::string_view text, proxy::AddressRules rules = {5432, false}) {
             return failure([&](std::string& e) { return proxy::parse_endpoint(text, rules, e); });
         };
@@ -184,14 +170,12 @@ TEST_SUITE("proxy.config_values")
         CHECK(parse("*:5432").find("\"*:5432\" is not a server address") != std::string::npos);
     }
 
-    TEST_CASE("Endpoint::to_string brackets IPv6 literals")
-    {
+    TEST_CASE("Endpoint::to_string brackets IPv6 literals") {
         CHECK(Endpoint{"pg-0", 5432}.to_string() == "pg-0:5432");
         CHECK(Endpoint{"::1", 6432}.to_string() == "[::1]:6432");
     }
 
-    TEST_CASE("enum names round-trip and are case-sensitive")
-    {
+    TEST_CASE("enum names round-trip and are case-sensitive") {
         for (auto mode :
              {proxy::PoolMode::session, proxy::PoolMode::transaction, proxy::PoolMode::statement}) {
             CHECK(proxy::parse_enum<proxy::PoolMode>(proxy::to_string(mode)) == mode);

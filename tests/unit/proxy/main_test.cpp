@@ -19,11 +19,10 @@ const std::filesystem::path source_root = PGMARINA_SOURCE_ROOT;
 
 struct Outcome {
     int status = -1;
-    std::string out;  // stdout, or stdout and stderr with merge_stderr
+    std::string out; // stdout, or stdout and stderr with merge_stderr
 };
 
-std::string shell_quote(std::string_view arg)
-{
+std::string shell_quote(std::string_view arg) {
     std::string out = "'";
     for (char c : arg) {
         out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -31,8 +30,7 @@ std::string shell_quote(std::string_view arg)
     return out + "'";
 }
 
-Outcome pgmarina(std::initializer_list<std::string> args, bool merge_stderr = true)
-{
+Outcome pgmarina(std::initializer_list<std::string> args, bool merge_stderr = true) {
     std::string command = shell_quote(PGMARINA_EXE);
     for (const std::string& arg : args) {
         command += " " + shell_quote(arg);
@@ -51,17 +49,14 @@ Outcome pgmarina(std::initializer_list<std::string> args, bool merge_stderr = tr
     return outcome;
 }
 
-bool contains(const std::string& text, std::string_view part)
-{
+bool contains(const std::string& text, std::string_view part) {
     return text.find(part) != std::string::npos;
 }
 
-}  // namespace
+} // namespace
 
-TEST_SUITE("proxy.main")
-{
-    TEST_CASE("--version and --help")
-    {
+TEST_SUITE("proxy.main") {
+    TEST_CASE("--version and --help") {
         for (const char* flag : {"--version", "-V"}) {
             auto run = pgmarina({flag});
             CHECK(run.status == 0);
@@ -76,8 +71,7 @@ TEST_SUITE("proxy.main")
         }
     }
 
-    TEST_CASE("usage errors exit with 2 and name the flag")
-    {
+    TEST_CASE("usage errors exit with 2 and name the flag") {
         auto check = [](std::initializer_list<std::string> args, std::string_view message) {
             auto run = pgmarina(args);
             CAPTURE(run.out);
@@ -95,8 +89,7 @@ TEST_SUITE("proxy.main")
         check({"--check-config", "--print-settings"}, "cannot be combined");
     }
 
-    TEST_CASE("--check-config validates without starting")
-    {
+    TEST_CASE("--check-config validates without starting") {
         std::string example = (source_root / "etc/pgmarina.toml").string();
         auto good = pgmarina({"--check-config", "-c", example}, false);
         CHECK(good.status == 0);
@@ -110,8 +103,7 @@ TEST_SUITE("proxy.main")
         CHECK(defaults.out == "configuration OK: built-in defaults\n");
     }
 
-    TEST_CASE("configuration errors exit with 1 and print FILE:LINE:COL")
-    {
+    TEST_CASE("configuration errors exit with 1 and print FILE:LINE:COL") {
         std::string bad = (source_root / "tests/config/invalid/unknown_global_key.toml").string();
         auto run = pgmarina({"--check-config", "-c", bad});
         CAPTURE(run.out);
@@ -124,8 +116,7 @@ TEST_SUITE("proxy.main")
         CHECK(contains(missing.out, "/nonexistent.toml: cannot open"));
     }
 
-    TEST_CASE("--print-settings prints the generated reference")
-    {
+    TEST_CASE("--print-settings prints the generated reference") {
         auto run = pgmarina({"--print-settings"}, false);
         CHECK(run.status == 0);
         CHECK(run.out == proxy::settings_reference_markdown());

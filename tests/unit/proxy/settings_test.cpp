@@ -14,8 +14,7 @@ namespace {
 
 const std::filesystem::path source_root = PGMARINA_SOURCE_ROOT;
 
-std::string read_file(const std::filesystem::path& path)
-{
+std::string read_file(const std::filesystem::path& path) {
     std::ifstream in(path);
     std::ostringstream text;
     text << in.rdbuf();
@@ -23,8 +22,7 @@ std::string read_file(const std::filesystem::path& path)
 }
 
 template <class S>
-std::vector<std::string_view> names(std::span<const KeyInfo<S>> keys)
-{
+std::vector<std::string_view> names(std::span<const KeyInfo<S>> keys) {
     std::vector<std::string_view> out;
     for (const auto& info : keys) {
         out.push_back(info.spec.name);
@@ -33,8 +31,7 @@ std::vector<std::string_view> names(std::span<const KeyInfo<S>> keys)
 }
 
 template <class S>
-void check_table(std::span<const KeyInfo<S>> keys)
-{
+void check_table(std::span<const KeyInfo<S>> keys) {
     std::set<std::string_view> seen;
     for (const auto& info : keys) {
         std::string_view name = info.spec.name;
@@ -55,8 +52,7 @@ struct ExampleLine {
     std::string comment_above;
 };
 
-std::map<std::string, std::map<std::string, ExampleLine>> example_keys(const std::string& text)
-{
+std::map<std::string, std::map<std::string, ExampleLine>> example_keys(const std::string& text) {
     std::map<std::string, std::map<std::string, ExampleLine>> out;
     std::istringstream lines(text);
     std::string line;
@@ -78,8 +74,7 @@ std::map<std::string, std::map<std::string, ExampleLine>> example_keys(const std
 // `at_defaults`, to its default as the reference writes it.
 template <class S>
 void check_example_section(const std::map<std::string, ExampleLine>& lines,
-                           std::span<const KeyInfo<S>> keys, bool at_defaults)
-{
+                           std::span<const KeyInfo<S>> keys, bool at_defaults) {
     const S defaults{};
     for (const auto& info : keys) {
         std::string name(info.spec.name);
@@ -94,20 +89,17 @@ void check_example_section(const std::map<std::string, ExampleLine>& lines,
     CHECK(lines.size() == keys.size());
 }
 
-}  // namespace
+} // namespace
 
-TEST_SUITE("proxy.settings")
-{
-    TEST_CASE("each table has unique snake_case keys with a one-line description")
-    {
+TEST_SUITE("proxy.settings") {
+    TEST_CASE("each table has unique snake_case keys with a one-line description") {
         check_table(proxy::global_keys());
         check_table(proxy::metrics_keys());
         check_table(proxy::database_keys());
         check_table(proxy::user_keys());
     }
 
-    TEST_CASE("every default, written as the reference shows it, parses back to itself")
-    {
+    TEST_CASE("every default, written as the reference shows it, parses back to itself") {
         const proxy::Settings settings;
         for (const auto& info : proxy::global_keys()) {
             std::string toml =
@@ -130,14 +122,12 @@ TEST_SUITE("proxy.settings")
         CHECK(disabled == "[metrics]\nlisten = \"\"");
     }
 
-    TEST_CASE("strings are written as TOML that reads back the same")
-    {
+    TEST_CASE("strings are written as TOML that reads back the same") {
         proxy::Settings settings;
         settings.server_reset_query = "SET a = \"x\\y\";\n\tRESET ALL\x7f";
         const auto& keys = proxy::global_keys();
-        auto info = std::find_if(keys.begin(), keys.end(), [](const auto& k) {
-            return k.spec.name == "server_reset_query";
-        });
+        auto info = std::find_if(keys.begin(), keys.end(),
+                                 [](const auto& k) { return k.spec.name == "server_reset_query"; });
         REQUIRE(info != keys.end());
         std::string text = info->format(settings);
         CHECK(text == R"("SET a = \"x\\y\";\u000A\u0009RESET ALL\u007F")");
@@ -146,8 +136,7 @@ TEST_SUITE("proxy.settings")
         CHECK(result.config()->settings.server_reset_query == settings.server_reset_query);
     }
 
-    TEST_CASE("unknown keys: suggestions only for likely typos")
-    {
+    TEST_CASE("unknown keys: suggestions only for likely typos") {
         std::vector<std::string_view> known = {"pool_mode", "pool_size", "workers"};
         CHECK(proxy::unknown_key_message("pool_mdoe", "in [x]", known) ==
               "unknown key 'pool_mdoe' in [x]; did you mean 'pool_mode'?");
@@ -160,8 +149,7 @@ TEST_SUITE("proxy.settings")
                   .find("listen = [\"addr:port\"]") != std::string::npos);
     }
 
-    TEST_CASE("the reference has one row per key and names every section")
-    {
+    TEST_CASE("the reference has one row per key and names every section") {
         std::string reference = proxy::settings_reference_markdown();
         for (std::string_view section : {"### `[pgmarina]`", "### `[metrics]`",
                                          "### `[databases.<name>]`", "### `[users.<name>]`"}) {
@@ -183,8 +171,7 @@ TEST_SUITE("proxy.settings")
         CHECK(reference.ends_with("|\n"));
     }
 
-    TEST_CASE("etc/pgmarina.toml sets every key to its default, under its description")
-    {
+    TEST_CASE("etc/pgmarina.toml sets every key to its default, under its description") {
         std::filesystem::path path = source_root / "etc/pgmarina.toml";
         auto result = proxy::load_config(path);
         for (const auto& error : result.errors()) {
@@ -227,8 +214,7 @@ TEST_SUITE("proxy.settings")
 
     // The README's settings section lies between these markers and must be exactly the output
     // of `pgmarina --print-settings`; regenerate it with that command.
-    TEST_CASE("the README's settings reference is the generated one")
-    {
+    TEST_CASE("the README's settings reference is the generated one") {
         std::string readme = read_file(source_root / "README.md");
         constexpr std::string_view begin = "<!-- settings-reference:begin -->\n";
         constexpr std::string_view end = "<!-- settings-reference:end -->";

@@ -10,12 +10,10 @@ using namespace wire::test;
 using wire::errc;
 using namespace wire::be;
 
-}  // namespace
+} // namespace
 
-TEST_SUITE("wire.be_error")
-{
-    TEST_CASE("make sets severity twice, SQLSTATE and message")
-    {
+TEST_SUITE("wire.be_error") {
+    TEST_CASE("make sets severity twice, SQLSTATE and message") {
         const Bytes expected = error_response()
                                    .severity("FATAL")
                                    .field('V', "FATAL")
@@ -26,8 +24,7 @@ TEST_SUITE("wire.be_error")
                        expected);
     }
 
-    TEST_CASE("with appends optional fields in order")
-    {
+    TEST_CASE("with appends optional fields in order") {
         const auto m = ErrorResponse::make(Severity::error, "42P01", "no such table")
                            .with(FieldType::detail, "d")
                            .with(FieldType::hint, "h");
@@ -42,8 +39,7 @@ TEST_SUITE("wire.be_error")
         check_encoding(m, expected);
     }
 
-    TEST_CASE("a server's ErrorResponse parses into its fields")
-    {
+    TEST_CASE("a server's ErrorResponse parses into its fields") {
         const Bytes bytes = error_response()
                                 .severity("FATAL")
                                 .field('V', "FATAL")
@@ -64,8 +60,7 @@ TEST_SUITE("wire.be_error")
         check_rejects_malformed<ErrorResponse>(bytes);
     }
 
-    TEST_CASE("severity prefers the non-localized V field")
-    {
+    TEST_CASE("severity prefers the non-localized V field") {
         const Bytes localized = error_response().severity("FEHLER").field('V', "ERROR").bytes();
         CHECK(parse_as<ErrorResponse>(localized)->severity() == Severity::error);
 
@@ -76,8 +71,7 @@ TEST_SUITE("wire.be_error")
         CHECK_FALSE(parse_as<ErrorResponse>(unknown)->severity());
     }
 
-    TEST_CASE("absent fields read as empty")
-    {
+    TEST_CASE("absent fields read as empty") {
         const Bytes empty = msg('E', hex("00"));
         const auto parsed = parse_as<ErrorResponse>(empty);
         REQUIRE(parsed);
@@ -87,8 +81,7 @@ TEST_SUITE("wire.be_error")
         CHECK_FALSE(parsed->severity());
     }
 
-    TEST_CASE("unknown field types are kept, not refused")
-    {
+    TEST_CASE("unknown field types are kept, not refused") {
         const Bytes bytes = error_response().field('Z', "future").bytes();
         const auto parsed = parse_as<ErrorResponse>(bytes);
         REQUIRE(parsed);
@@ -97,16 +90,13 @@ TEST_SUITE("wire.be_error")
         CHECK(parsed->field(FieldType{'Z'}) == "future");
     }
 
-    TEST_CASE("a field list without its terminator is refused")
-    {
-        CHECK(parse_error<ErrorResponse>(msg('E', cat({raw("S"), str("ERROR")})))
-              == errc::missing_terminator);
-        CHECK(parse_error<ErrorResponse>(msg('E', raw("SERROR")))
-              == errc::missing_terminator);
+    TEST_CASE("a field list without its terminator is refused") {
+        CHECK(parse_error<ErrorResponse>(msg('E', cat({raw("S"), str("ERROR")}))) ==
+              errc::missing_terminator);
+        CHECK(parse_error<ErrorResponse>(msg('E', raw("SERROR"))) == errc::missing_terminator);
     }
 
-    TEST_CASE("NoticeResponse has the same layout under its own type")
-    {
+    TEST_CASE("NoticeResponse has the same layout under its own type") {
         const Bytes bytes = notice_response().severity("NOTICE").message("hello").bytes();
         const auto parsed = parse_as<NoticeResponse>(bytes);
         REQUIRE(parsed);
@@ -123,8 +113,7 @@ TEST_SUITE("wire.be_error")
         check_rejects_malformed<NoticeResponse>(bytes);
     }
 
-    TEST_CASE("severity names round-trip")
-    {
+    TEST_CASE("severity names round-trip") {
         for (const auto s : {Severity::error, Severity::fatal, Severity::panic, Severity::warning,
                              Severity::notice, Severity::debug, Severity::info, Severity::log}) {
             CAPTURE(to_string(s));

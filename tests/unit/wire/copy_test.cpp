@@ -14,8 +14,7 @@ using wire::FormatCode;
 using wire::be::CopyFormat;
 
 template <class Response>
-void check_copy_response(char type)
-{
+void check_copy_response(char type) {
     CAPTURE(type);
     const Bytes bytes = msg(type, hex("00 0002 0000 0000"));
     const Response m{CopyFormat::text, {FormatCode::text, FormatCode::text}};
@@ -38,12 +37,10 @@ void check_copy_response(char type)
     CHECK(parse_error<Response>(msg(type, hex("00 ffff 0000"))) == errc::truncated);
 }
 
-}  // namespace
+} // namespace
 
-TEST_SUITE("wire.copy")
-{
-    TEST_CASE("CopyData is the rest of the body, in both directions")
-    {
+TEST_SUITE("wire.copy") {
+    TEST_CASE("CopyData is the rest of the body, in both directions") {
         static_assert(std::is_same_v<wire::fe::CopyData, wire::be::CopyData>);
         const Bytes row = raw("1\talice\n");
         const Bytes bytes = msg('d', row);
@@ -54,31 +51,27 @@ TEST_SUITE("wire.copy")
         check_rejects_wrong_type<wire::CopyData>(bytes);
     }
 
-    TEST_CASE("CopyDone has no body")
-    {
+    TEST_CASE("CopyDone has no body") {
         const Bytes bytes = hex("63 00000004");
         check_encoding(wire::CopyDone{}, bytes);
         CHECK(parse_as<wire::CopyDone>(bytes));
         check_rejects_malformed<wire::CopyDone>(bytes);
     }
 
-    TEST_CASE("CopyFail carries the client's reason")
-    {
+    TEST_CASE("CopyFail carries the client's reason") {
         const Bytes bytes = msg('f', str("aborted by user"));
         check_encoding(wire::fe::CopyFail{"aborted by user"}, bytes);
         CHECK(parse_as<wire::fe::CopyFail>(bytes)->message == "aborted by user");
         check_rejects_malformed<wire::fe::CopyFail>(bytes);
     }
 
-    TEST_CASE("CopyInResponse, CopyOutResponse and CopyBothResponse share one layout")
-    {
+    TEST_CASE("CopyInResponse, CopyOutResponse and CopyBothResponse share one layout") {
         check_copy_response<wire::be::CopyInResponse>('G');
         check_copy_response<wire::be::CopyOutResponse>('H');
         check_copy_response<wire::be::CopyBothResponse>('W');
     }
 
-    TEST_CASE("the three copy responses are distinct types")
-    {
+    TEST_CASE("the three copy responses are distinct types") {
         const Bytes in = msg('G', hex("00 0000"));
         CHECK(parse_error<wire::be::CopyOutResponse>(in) == errc::unexpected_type);
         CHECK(parse_error<wire::be::CopyBothResponse>(in) == errc::unexpected_type);

@@ -11,29 +11,26 @@ using wire::errc;
 using wire::FormatCode;
 using namespace wire::fe;
 
-const Bytes bind_bytes = msg('B', cat({str("p1"), str("s1"),
-                                       i16(1), i16(1),                  // all parameters binary
-                                       i16(2), i32(4), hex("0000002a"), // 42
-                                       i32(-1),                         // NULL
-                                       i16(1), i16(0)}));               // results as text
+const Bytes bind_bytes =
+    msg('B', cat({str("p1"), str("s1"), i16(1), i16(1), // all parameters binary
+                  i16(2), i32(4), hex("0000002a"),      // 42
+                  i32(-1),                              // NULL
+                  i16(1), i16(0)}));                    // results as text
 
-const Bytes function_call_bytes = msg('F', cat({i32(1598), i16(0), i16(1), i32(1), raw("7"),
-                                                i16(0)}));
+const Bytes function_call_bytes =
+    msg('F', cat({i32(1598), i16(0), i16(1), i32(1), raw("7"), i16(0)}));
 
-}  // namespace
+} // namespace
 
-TEST_SUITE("wire.fe_query")
-{
-    TEST_CASE("Query matches the documented layout")
-    {
+TEST_SUITE("wire.fe_query") {
+    TEST_CASE("Query matches the documented layout") {
         const Bytes bytes = hex("51 0000000d 53454c454354203100");
         check_encoding(Query{"SELECT 1"}, bytes);
         CHECK(parse_as<Query>(bytes)->query == "SELECT 1");
         check_rejects_malformed<Query>(bytes);
     }
 
-    TEST_CASE("Parse carries the statement name, the query and parameter type OIDs")
-    {
+    TEST_CASE("Parse carries the statement name, the query and parameter type OIDs") {
         const Bytes bytes =
             msg('P', cat({str("s1"), str("SELECT $1, $2"), i16(2), i32(23), i32(0)}));
         const Parse m{"s1", "SELECT $1, $2", {23, 0}};
@@ -47,16 +44,14 @@ TEST_SUITE("wire.fe_query")
         check_rejects_malformed<Parse>(bytes);
     }
 
-    TEST_CASE("Parse refuses a parameter count its body cannot back")
-    {
-        CHECK(parse_error<Parse>(msg('P', cat({str(""), str("SELECT 1"), hex("ffff")})))
-              == errc::truncated);
-        CHECK(parse_error<Parse>(msg('P', cat({str(""), str("SELECT 1"), hex("8000"), i32(23)})))
-              == errc::truncated);
+    TEST_CASE("Parse refuses a parameter count its body cannot back") {
+        CHECK(parse_error<Parse>(msg('P', cat({str(""), str("SELECT 1"), hex("ffff")}))) ==
+              errc::truncated);
+        CHECK(parse_error<Parse>(msg('P', cat({str(""), str("SELECT 1"), hex("8000"), i32(23)}))) ==
+              errc::truncated);
     }
 
-    TEST_CASE("Bind carries formats, values with NULLs, and result formats")
-    {
+    TEST_CASE("Bind carries formats, values with NULLs, and result formats") {
         const Bytes value = hex("0000002a");
         const Bind m{"p1", "s1", {FormatCode::binary}, {value, std::nullopt}, {FormatCode::text}};
         check_encoding(m, bind_bytes);
@@ -74,8 +69,7 @@ TEST_SUITE("wire.fe_query")
         check_rejects_malformed<Bind>(bind_bytes);
     }
 
-    TEST_CASE("Bind with no parameters, the unnamed portal and statement")
-    {
+    TEST_CASE("Bind with no parameters, the unnamed portal and statement") {
         const Bytes bytes = msg('B', cat({str(""), str(""), i16(0), i16(0), i16(0)}));
         check_encoding(Bind{}, bytes);
         const auto parsed = parse_as<Bind>(bytes);
@@ -83,22 +77,19 @@ TEST_SUITE("wire.fe_query")
         CHECK(parsed->parameters.empty());
     }
 
-    TEST_CASE("Bind refuses bad counts, lengths and format codes")
-    {
+    TEST_CASE("Bind refuses bad counts, lengths and format codes") {
         const auto bind = [](const Bytes& tail) {
             return parse_error<Bind>(msg('B', cat({str(""), str(""), tail})));
         };
         CHECK(bind(cat({hex("ffff")})) == errc::truncated);
         CHECK(bind(cat({i16(0), hex("ffff"), i32(-1)})) == errc::truncated);
-        CHECK(bind(cat({i16(0), i16(1), i32(0x7fffffff), raw("x"), i16(0)}))
-              == errc::truncated);
+        CHECK(bind(cat({i16(0), i16(1), i32(0x7fffffff), raw("x"), i16(0)})) == errc::truncated);
         CHECK(bind(cat({i16(0), i16(1), i32(-2), i16(0)})) == errc::invalid_value);
         CHECK(bind(cat({i16(1), i16(2), i16(0), i16(0)})) == errc::invalid_value);
         CHECK(bind(cat({i16(0), i16(0), i16(1), i16(-1)})) == errc::invalid_value);
     }
 
-    TEST_CASE("Describe and Close name a statement or a portal")
-    {
+    TEST_CASE("Describe and Close name a statement or a portal") {
         const Bytes describe = hex("44 00000008 53 733100");
         check_encoding(Describe::statement("s1"), describe);
         const auto parsed = parse_as<Describe>(describe);
@@ -114,15 +105,12 @@ TEST_SUITE("wire.fe_query")
         check_rejects_malformed<Close>(close);
     }
 
-    TEST_CASE("Describe and Close refuse a kind other than S or P")
-    {
-        CHECK(parse_error<Describe>(msg('D', cat({raw("Q"), str("s1")})))
-              == errc::invalid_value);
+    TEST_CASE("Describe and Close refuse a kind other than S or P") {
+        CHECK(parse_error<Describe>(msg('D', cat({raw("Q"), str("s1")}))) == errc::invalid_value);
         CHECK(parse_error<Close>(msg('C', cat({raw("s"), str("s1")}))) == errc::invalid_value);
     }
 
-    TEST_CASE("Execute carries the portal and a row limit")
-    {
+    TEST_CASE("Execute carries the portal and a row limit") {
         const Bytes bytes = hex("45 00000009 00 00000000");
         check_encoding(Execute{}, bytes);
         const Bytes limited_bytes = msg('E', cat({str("p1"), i32(100)}));
@@ -133,8 +121,7 @@ TEST_SUITE("wire.fe_query")
         check_rejects_malformed<Execute>(bytes);
     }
 
-    TEST_CASE("Sync, Flush and Terminate have no body")
-    {
+    TEST_CASE("Sync, Flush and Terminate have no body") {
         check_encoding(Sync{}, hex("53 00000004"));
         check_encoding(Flush{}, hex("48 00000004"));
         check_encoding(Terminate{}, hex("58 00000004"));
@@ -143,8 +130,7 @@ TEST_SUITE("wire.fe_query")
         check_rejects_malformed<Terminate>(hex("58 00000004"));
     }
 
-    TEST_CASE("FunctionCall carries the function, arguments and result format")
-    {
+    TEST_CASE("FunctionCall carries the function, arguments and result format") {
         const FunctionCall m{1598, {}, {wire::as_bytes("7")}, FormatCode::text};
         check_encoding(m, function_call_bytes);
 
@@ -156,7 +142,7 @@ TEST_SUITE("wire.fe_query")
         CHECK(same_bytes(*parsed->arguments[0], raw("7")));
         CHECK(parsed->result_format == FormatCode::text);
         check_rejects_malformed<FunctionCall>(function_call_bytes);
-        CHECK(parse_error<FunctionCall>(msg('F', cat({i32(1), i16(0), i16(0), i16(3)})))
-              == errc::invalid_value);
+        CHECK(parse_error<FunctionCall>(msg('F', cat({i32(1), i16(0), i16(0), i16(3)}))) ==
+              errc::invalid_value);
     }
 }

@@ -18,8 +18,7 @@ using wire::Limits;
 using wire::Phase;
 
 // Frames until the framer needs more bytes; REQUIREs that no error occurs.
-std::vector<Frame> drain(Framer& framer)
-{
+std::vector<Frame> drain(Framer& framer) {
     std::vector<Frame> frames;
     for (;;) {
         auto next = framer.next();
@@ -31,16 +30,14 @@ std::vector<Frame> drain(Framer& framer)
     }
 }
 
-Bytes bytes_of(std::span<const std::byte> view)
-{
+Bytes bytes_of(std::span<const std::byte> view) {
     return {view.begin(), view.end()};
 }
 
 // Query "SELECT 1", Sync, and a ReadyForQuery-shaped message: three frames of different sizes.
 const Bytes stream = cat({msg('Q', str("SELECT 1")), msg('S', ""), msg('Z', "I")});
 
-void check_stream_frames(const std::vector<Frame>& frames)
-{
+void check_stream_frames(const std::vector<Frame>& frames) {
     REQUIRE(frames.size() == 3);
     CHECK(frames[0].type == 'Q');
     CHECK(bytes_of(frames[0].body) == str("SELECT 1"));
@@ -54,12 +51,10 @@ void check_stream_frames(const std::vector<Frame>& frames)
 
 const Bytes ssl_request = hex("00000008 04d2162f");
 
-}  // namespace
+} // namespace
 
-TEST_SUITE("wire.framer")
-{
-    TEST_CASE("empty input yields no frame")
-    {
+TEST_SUITE("wire.framer") {
+    TEST_CASE("empty input yields no frame") {
         Framer framer(Phase::typed);
         CHECK(drain(framer).empty());
         framer.feed({});
@@ -67,33 +62,28 @@ TEST_SUITE("wire.framer")
         CHECK(framer.buffered().empty());
     }
 
-    TEST_CASE("one byte is not a frame yet")
-    {
-        SUBCASE("typed")
-        {
+    TEST_CASE("one byte is not a frame yet") {
+        SUBCASE("typed") {
             Framer framer(Phase::typed);
             framer.feed(hex("5a"));
             CHECK(drain(framer).empty());
             CHECK(framer.buffered().size() == 1);
         }
-        SUBCASE("startup")
-        {
+        SUBCASE("startup") {
             Framer framer;
             framer.feed(hex("00"));
             CHECK(drain(framer).empty());
         }
     }
 
-    TEST_CASE("a header alone waits for its body")
-    {
+    TEST_CASE("a header alone waits for its body") {
         Framer framer(Phase::typed);
         framer.feed(hex("51 0000000d"));
         CHECK(drain(framer).empty());
         CHECK(framer.buffered().size() == 5);
     }
 
-    TEST_CASE("a header announcing an empty body is a whole frame")
-    {
+    TEST_CASE("a header announcing an empty body is a whole frame") {
         Framer framer(Phase::typed);
         framer.feed(hex("53 00000004"));
         const auto frames = drain(framer);
@@ -104,8 +94,7 @@ TEST_SUITE("wire.framer")
         CHECK(framer.buffered().empty());
     }
 
-    TEST_CASE("n-2 of n bytes, then the rest")
-    {
+    TEST_CASE("n-2 of n bytes, then the rest") {
         const Bytes query = msg('Q', str("SELECT 1"));
         Framer framer(Phase::typed);
         framer.feed(std::span(query).first(query.size() - 2));
@@ -116,16 +105,14 @@ TEST_SUITE("wire.framer")
         CHECK(bytes_of(frames[0].raw) == query);
     }
 
-    TEST_CASE("several frames in one buffer, all still valid after the last next()")
-    {
+    TEST_CASE("several frames in one buffer, all still valid after the last next()") {
         Framer framer(Phase::typed);
         framer.feed(stream);
         check_stream_frames(drain(framer));
         CHECK(framer.buffered().empty());
     }
 
-    TEST_CASE("a multi-message stream fed byte by byte")
-    {
+    TEST_CASE("a multi-message stream fed byte by byte") {
         Framer framer(Phase::typed);
         std::vector<Bytes> raws;
         for (const std::byte b : stream) {
@@ -138,8 +125,7 @@ TEST_SUITE("wire.framer")
         CHECK(cat({raws[0], raws[1], raws[2]}) == stream);
     }
 
-    TEST_CASE("consecutive frames are cut in place, without moving the buffer")
-    {
+    TEST_CASE("consecutive frames are cut in place, without moving the buffer") {
         Framer framer(Phase::typed);
         framer.feed(stream);
         const auto frames = drain(framer);
@@ -148,8 +134,7 @@ TEST_SUITE("wire.framer")
         CHECK(frames[2].raw.data() == frames[1].raw.data() + frames[1].raw.size());
     }
 
-    TEST_CASE("typed length below 4 is refused")
-    {
+    TEST_CASE("typed length below 4 is refused") {
         for (const std::int32_t length : {3, 0, -1, -2147483647 - 1}) {
             CAPTURE(length);
             Framer framer(Phase::typed);
@@ -158,8 +143,7 @@ TEST_SUITE("wire.framer")
         }
     }
 
-    TEST_CASE("startup length below 8 is refused")
-    {
+    TEST_CASE("startup length below 8 is refused") {
         for (const std::int32_t length : {7, 4, 0, -1}) {
             CAPTURE(length);
             Framer framer;
@@ -168,8 +152,7 @@ TEST_SUITE("wire.framer")
         }
     }
 
-    TEST_CASE("typed length over the cap is refused from the header alone")
-    {
+    TEST_CASE("typed length over the cap is refused from the header alone") {
         Framer framer(Phase::typed, Limits{.max_message_size = 100});
         framer.feed(cat({raw("d"), i32(100)}));
         CHECK(drain(framer).empty());
@@ -179,8 +162,7 @@ TEST_SUITE("wire.framer")
         CHECK(over.next().error() == errc::message_too_large);
     }
 
-    TEST_CASE("the default cap admits PostgreSQL's largest message and nothing above")
-    {
+    TEST_CASE("the default cap admits PostgreSQL's largest message and nothing above") {
         const auto largest = static_cast<std::int32_t>(wire::postgres_max_alloc_size + 4);
         Framer framer(Phase::typed);
         framer.feed(cat({raw("D"), i32(largest)}));
@@ -191,8 +173,7 @@ TEST_SUITE("wire.framer")
         CHECK(over.next().error() == errc::message_too_large);
     }
 
-    TEST_CASE("startup packets are capped at 10000 bytes")
-    {
+    TEST_CASE("startup packets are capped at 10000 bytes") {
         Framer framer;
         framer.feed(i32(10'000));
         CHECK(drain(framer).empty());
@@ -202,8 +183,7 @@ TEST_SUITE("wire.framer")
         CHECK(over.next().error() == errc::startup_too_large);
     }
 
-    TEST_CASE("errors are sticky")
-    {
+    TEST_CASE("errors are sticky") {
         Framer framer(Phase::typed);
         framer.feed(cat({raw("Q"), i32(2)}));
         CHECK(framer.next().error() == errc::length_too_small);
@@ -213,8 +193,7 @@ TEST_SUITE("wire.framer")
         CHECK(framer.next().error() == errc::length_too_small);
     }
 
-    TEST_CASE("startup packets, then typed messages after the switch")
-    {
+    TEST_CASE("startup packets, then typed messages after the switch") {
         const Bytes startup = packet(cat({i32(196608), str("user"), str("alice"), str("")}));
         Framer framer;
         CHECK(framer.phase() == Phase::startup);
@@ -235,16 +214,14 @@ TEST_SUITE("wire.framer")
         CHECK(bytes_of(frames[0].body) == str("secret"));
     }
 
-    TEST_CASE("a typed message read in the startup phase is not mistaken for a frame")
-    {
+    TEST_CASE("a typed message read in the startup phase is not mistaken for a frame") {
         // 'Q' 00 00 00 ... read as a startup length is 0x51000000: far over the cap.
         Framer framer;
         framer.feed(msg('Q', str("SELECT 1")));
         CHECK(framer.next().error() == errc::startup_too_large);
     }
 
-    TEST_CASE("bytes behind an SSLRequest stay visible in buffered()")
-    {
+    TEST_CASE("bytes behind an SSLRequest stay visible in buffered()") {
         Framer framer;
         framer.feed(cat({ssl_request, raw("plaintext")}));
         auto first = framer.next();
@@ -254,8 +231,7 @@ TEST_SUITE("wire.framer")
         CHECK(bytes_of(framer.buffered()) == raw("plaintext"));
     }
 
-    TEST_CASE("prepare and commit read straight into the buffer")
-    {
+    TEST_CASE("prepare and commit read straight into the buffer") {
         Framer framer(Phase::typed);
         const auto space = framer.prepare(64);
         REQUIRE(space.size() == 64);
@@ -265,8 +241,7 @@ TEST_SUITE("wire.framer")
         check_stream_frames(drain(framer));
     }
 
-    TEST_CASE("commit of more than was prepared is a logic error")
-    {
+    TEST_CASE("commit of more than was prepared is a logic error") {
         Framer framer(Phase::typed);
         static_cast<void>(framer.prepare(4));
         CHECK_THROWS_AS(framer.commit(5), std::logic_error);
@@ -274,8 +249,7 @@ TEST_SUITE("wire.framer")
         CHECK_THROWS_AS(framer.commit(1), std::logic_error);
     }
 
-    TEST_CASE("a prepare that fits in the free tail leaves buffered bytes in place")
-    {
+    TEST_CASE("a prepare that fits in the free tail leaves buffered bytes in place") {
         Framer framer(Phase::typed);
         const auto space = framer.prepare(1000);
         std::ranges::copy(stream, space.begin());
@@ -287,8 +261,7 @@ TEST_SUITE("wire.framer")
         CHECK(framer.buffered().data() == before);
     }
 
-    TEST_CASE("a prepare that needs room reclaims consumed bytes and keeps the rest intact")
-    {
+    TEST_CASE("a prepare that needs room reclaims consumed bytes and keeps the rest intact") {
         Framer framer(Phase::typed);
         framer.feed(stream);
         REQUIRE(framer.next());
@@ -306,8 +279,7 @@ TEST_SUITE("wire.framer")
         CHECK(frames[2].type == 'X');
     }
 
-    TEST_CASE("a large message followed by small ones")
-    {
+    TEST_CASE("a large message followed by small ones") {
         const Bytes big = msg('d', Bytes(200'000, std::byte{'x'}));
         Framer framer(Phase::typed);
         framer.feed(cat({big, msg('c', "")}));
@@ -321,8 +293,7 @@ TEST_SUITE("wire.framer")
         CHECK(frames[0].type == 'S');
     }
 
-    TEST_CASE("random bytes in random chunks never crash and frames tile the input")
-    {
+    TEST_CASE("random bytes in random chunks never crash and frames tile the input") {
         std::mt19937 rng(20240611);
         for (int round = 0; round < 2000; ++round) {
             CAPTURE(round);
@@ -351,8 +322,8 @@ TEST_SUITE("wire.framer")
                     }
                     const auto& frame = **next;
                     CHECK(frame.raw.size() <= 41);
-                    CHECK(frame.body.data() + frame.body.size()
-                          == frame.raw.data() + frame.raw.size());
+                    CHECK(frame.body.data() + frame.body.size() ==
+                          frame.raw.data() + frame.raw.size());
                     tiled.insert(tiled.end(), frame.raw.begin(), frame.raw.end());
                 }
             }
@@ -365,10 +336,8 @@ TEST_SUITE("wire.framer")
     }
 }
 
-TEST_SUITE("wire.framer.decode_frame")
-{
-    TEST_CASE("decodes the frame at the front and ignores what follows")
-    {
+TEST_SUITE("wire.framer.decode_frame") {
+    TEST_CASE("decodes the frame at the front and ignores what follows") {
         const Bytes data = cat({msg('Z', "I"), raw("tail")});
         auto frame = wire::decode_frame(data, Phase::typed, Limits{});
         REQUIRE(frame);
@@ -379,8 +348,7 @@ TEST_SUITE("wire.framer.decode_frame")
         CHECK((*frame)->body.data() == data.data() + 5);
     }
 
-    TEST_CASE("an incomplete frame is not an error")
-    {
+    TEST_CASE("an incomplete frame is not an error") {
         const Bytes data = msg('Z', "I");
         for (std::size_t n = 0; n < data.size(); ++n) {
             CAPTURE(n);

@@ -4,14 +4,12 @@
 
 #include <doctest/doctest.h>
 
-TEST_SUITE("wire.reader")
-{
+TEST_SUITE("wire.reader") {
     using namespace wire::test;
     using wire::errc;
     using wire::Reader;
 
-    TEST_CASE("reads integers in network byte order")
-    {
+    TEST_CASE("reads integers in network byte order") {
         const Bytes data = hex("ff 8001 fffe 80000001 fffffffe");
         Reader r(data);
         CHECK(*r.u8() == 0xff);
@@ -23,8 +21,7 @@ TEST_SUITE("wire.reader")
         CHECK(r.expect_end());
     }
 
-    TEST_CASE("every read past the end fails and leaves the cursor in place")
-    {
+    TEST_CASE("every read past the end fails and leaves the cursor in place") {
         const Bytes data = hex("010203");
         Reader r(data);
         REQUIRE(r.bytes(2));
@@ -40,8 +37,7 @@ TEST_SUITE("wire.reader")
         CHECK(r.cstr().error() == errc::missing_terminator);
     }
 
-    TEST_CASE("cstr stops at the first NUL and consumes it")
-    {
+    TEST_CASE("cstr stops at the first NUL and consumes it") {
         const Bytes data = cat({str("user"), str(""), raw("x")});
         Reader r(data);
         CHECK(*r.cstr() == "user");
@@ -49,16 +45,14 @@ TEST_SUITE("wire.reader")
         CHECK(r.remaining() == 1);
     }
 
-    TEST_CASE("cstr without a NUL fails and consumes nothing")
-    {
+    TEST_CASE("cstr without a NUL fails and consumes nothing") {
         const Bytes data = raw("user");
         Reader r(data);
         CHECK(r.cstr().error() == errc::missing_terminator);
         CHECK(r.remaining() == 4);
     }
 
-    TEST_CASE("bytes and rest return views into the input")
-    {
+    TEST_CASE("bytes and rest return views into the input") {
         const Bytes data = hex("0102030405");
         Reader r(data);
         const auto two = *r.bytes(2);
@@ -72,15 +66,13 @@ TEST_SUITE("wire.reader")
         CHECK(r.rest().empty());
     }
 
-    TEST_CASE("expect_end reports leftover bytes")
-    {
+    TEST_CASE("expect_end reports leftover bytes") {
         const Bytes data = hex("00");
         Reader r(data);
         CHECK(r.expect_end().error() == errc::trailing_bytes);
     }
 
-    TEST_CASE("can_hold bounds a count by what is left")
-    {
+    TEST_CASE("can_hold bounds a count by what is left") {
         const Bytes data(8);
         Reader r(data);
         CHECK(r.can_hold(2, 4));

@@ -5,12 +5,10 @@
 #include <set>
 #include <string>
 
-TEST_SUITE("wire.result")
-{
+TEST_SUITE("wire.result") {
     using wire::errc;
 
-    TEST_CASE("every errc has its own message in the wire category")
-    {
+    TEST_CASE("every errc has its own message in the wire category") {
         std::set<std::string> messages;
         for (int e = static_cast<int>(errc::truncated);
              e <= static_cast<int>(errc::unsupported_protocol); ++e) {
@@ -24,8 +22,7 @@ TEST_SUITE("wire.result")
         CHECK(std::string(wire::wire_category().name()) == "wire");
     }
 
-    TEST_CASE("errc converts implicitly into an error_code and a Result")
-    {
+    TEST_CASE("errc converts implicitly into an error_code and a Result") {
         const boost::system::error_code code = errc::trailing_bytes;
         CHECK(code == errc::trailing_bytes);
         CHECK(code != errc::truncated);
