@@ -140,11 +140,8 @@ private:
             co_return std::nullopt;
         }
         tcp::socket server{executor};
-        auto attempt = [&]() -> asio::awaitable<boost::system::error_code> {
-            auto [ec, endpoint] = co_await asio::async_connect(server, endpoints, nothrow);
-            co_return ec;
-        };
-        auto outcome = co_await (attempt() || sleep_for(config_->settings.server_connect_timeout));
+        auto outcome = co_await (connect_socket(server, endpoints) ||
+                                 sleep_for(config_->settings.server_connect_timeout));
         if (outcome.index() == 1 || std::get<0>(outcome)) {
             const std::string why =
                 outcome.index() == 1 ? "server_connect_timeout" : std::get<0>(outcome).message();
@@ -173,6 +170,12 @@ private:
                 if (!connect_ec) co_await send_to(server, packet);
             }
         }
+    }
+
+    static asio::awaitable<boost::system::error_code>
+    connect_socket(tcp::socket& socket, const tcp::resolver::results_type& endpoints) {
+        auto [ec, endpoint] = co_await asio::async_connect(socket, endpoints, nothrow);
+        co_return ec;
     }
 
     static asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to) {
