@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 etc/setup-debian.sh
 build=${BUILD_DIR:-build}
-setup_args=("$@")
+# PostgreSQL was just installed, so an integration test that cannot start a cluster is a failure,
+# not a skip.
+setup_args=(-Dintegration=enabled "$@")
 if [[ -n "${CI:-}" ]]; then
     setup_args+=(-Dwerror=true)
 fi
