@@ -980,6 +980,21 @@ TEST_SUITE("routing.classify limits") {
         CHECK(classify("SELECT lower(" + name + ")") == Classification{replica, read_only_select});
     }
 
+    TEST_CASE("regression fuzz_classify: a hint over unbalanced parentheses depended on the "
+              "options") {
+        // The query scan stopped at the unlisted call and the hint applied; with
+        // default_transaction_read_only on it read on, found the parentheses open and the hint
+        // did not apply. Balance is now checked for the whole text before any statement.
+        // Seed: tests/fuzz/corpus/fuzz_classify/crash_hint_over_unbalanced_parens.
+        const std::string text = "((((fa\xbc/* pgmarina:replica */((S\v`\v((E";
+        ClassifyOptions read_only;
+        read_only.default_transaction_read_only = true;
+        CHECK(classify(text) == Classification{primary, unparsable});
+        CHECK(classify(text, read_only) == Classification{primary, unparsable});
+        CHECK(classify("/* pgmarina:replica */ COPY (SELECT f()) TO") ==
+              classify("/* pgmarina:replica */ COPY (SELECT f()) TO", read_only));
+    }
+
     TEST_CASE("the same text always gets the same answer") {
         const std::string text = "WITH a(x) AS (SELECT 1) SELECT lower(x) FROM a";
         const Classification first = classify(text);
