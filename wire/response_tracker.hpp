@@ -108,9 +108,13 @@ public:
     [[nodiscard]] bool client_in_copy() const noexcept { return client_in_copy_; }
 
     // A COPY FROM STDIN failed, and PostgreSQL may or may not have ignored Syncs the client sent
-    // with it: the server may still send a ReadyForQuery nobody waits for, so it is not
-    // releasable. The next reply that is not ReadyForQuery settles it; a session with an idle
-    // client can write an empty Query with Route::skip (EmptyQueryResponse, ReadyForQuery).
+    // with it: ignored if it failed at the client's data, answered if it failed before reading
+    // them (a BEFORE STATEMENT trigger, a view). The replies look alike, so the server may
+    // still send a ReadyForQuery nobody waits for, and is not releasable. The next reply that
+    // is not ReadyForQuery settles it; a session with an idle client can write an empty Query
+    // with Route::skip (EmptyQueryResponse, ReadyForQuery). Until then the tracker assumes the
+    // Syncs were ignored: a fake queued behind them would, in the rarer case, reach the client
+    // one ReadyForQuery early.
     [[nodiscard]] bool stray_ready_possible() const noexcept { return unconfirmed_syncs_ > 0; }
 
     // From the last ReadyForQuery: statement pooling refuses anything but idle.
