@@ -453,14 +453,15 @@ std::optional<Route> ResponseTracker::ready_for_query(const Frame& message) {
     }
     status_ = status;
     if (active_ && awaits_ready()) {
+        // While stray ones may come, the request in progress still takes the first that fits
+        // it: strays come first, but the client cannot tell them apart.
         const Route route = active_->route;
         complete();
         return route;
     }
     if (unconfirmed_syncs_ > 0) {
-        // One of the failed COPY's Syncs was answered after all, so the skip is over. Until a
-        // reply other than ReadyForQuery, a Sync in progress may take either kind: they are
-        // indistinguishable.
+        // A Sync of the failed COPY was answered after all: the server failed before reading
+        // it, so any skip ended there.
         --unconfirmed_syncs_;
         skipping_ = false;
         return Route::forward;

@@ -79,8 +79,8 @@ public:
     // nonzero `tag` is reported in Disposition::failed if the request takes no effect (the
     // session tags the Parse and Close messages whose effect it caches). Returns false if the
     // server will discard the message unanswered, because it is skipping to the next Sync after
-    // an error: a tagged request then took no effect either. Messages other than the query,
-    // function call and copy messages (Terminate, ...) are not the tracker's business.
+    // an error: a tagged request then took no effect either. Flush and Terminate, never
+    // answered, change nothing.
     bool on_frontend(const Frame& message, Route route = Route::forward, std::uint64_t tag = 0);
 
     // Records a client Parse or Close that the proxy answers itself rather than sending. Returns
@@ -120,7 +120,8 @@ public:
     // From the last ReadyForQuery: statement pooling refuses anything but idle.
     [[nodiscard]] be::TransactionStatus transaction_status() const noexcept { return status_; }
 
-    // The server sent something the model cannot explain; sticky.
+    // The server sent something the model cannot explain, or something it can explain in two
+    // ways that answer different requests. Sticky: the other calls no longer mean anything.
     [[nodiscard]] bool desynchronized() const noexcept { return desynchronized_; }
 
 private:
