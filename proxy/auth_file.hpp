@@ -20,8 +20,8 @@
 // - Both fields must be complete on their line. PgBouncer's quote search runs across newlines,
 //   so a line missing its password takes the next line's user name as its password.
 // - An empty user name is an error; PgBouncer adds a user nobody can log in as.
-// We do not enforce PgBouncer's length limits (MAX_USERNAME, MAX_PASSWORD); PostgreSQL refuses
-// names and secrets that are too long when they are used.
+// We do not enforce PgBouncer's compile-time length limits (MAX_USERNAME, MAX_PASSWORD), which
+// have changed between its versions; a longer line is read whole.
 #pragma once
 
 #include "proxy/config.hpp"
