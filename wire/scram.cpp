@@ -35,8 +35,10 @@ std::string base64_encode(std::span<const std::byte> data) {
     return out;
 }
 
-// Strict: length a multiple of 4, '=' only as the final one or two characters, nothing outside
-// the alphabet (no whitespace). Anything looser would let two spellings of one proof through.
+// Strict (RFC 4648 section 3.5 "canonical encoding"): length a multiple of 4, '=' only as the
+// final one or two characters, the bits the padding leaves over zero, nothing outside the
+// alphabet (no whitespace). Every conforming encoder produces exactly this, and it gives each
+// proof, salt and key a single spelling.
 Result<std::vector<std::byte>> base64_decode(std::string_view text) {
     if (text.size() % 4 != 0) {
         return errc::scram_malformed;
@@ -62,6 +64,9 @@ Result<std::vector<std::byte>> base64_decode(std::string_view text) {
                 sextet = static_cast<std::uint32_t>(pos);
             }
             group = (group << 6) | sextet;
+        }
+        if (last && padding > 0 && (group & ((1U << (8 * padding)) - 1)) != 0) {
+            return errc::scram_malformed;
         }
         const std::size_t n = last ? 3 - padding : 3;
         for (std::size_t k = 0; k < n; ++k) {
@@ -177,7 +182,9 @@ public:
     explicit Attributes(std::string_view message) noexcept : rest_(message) {}
 
     // The next attribute's name, without consuming it; '\0' at the end.
-    [[nodiscard]] char peek() const noexcept { return done() ? '\0' : rest_.front(); }
+    [[nodiscard]] char peek() const noexcept {
+        return done() || rest_.empty() ? '\0' : rest_.front();
+    }
 
     // The value of the next attribute, which must be called `name`.
     [[nodiscard]] Result<std::string_view> take(char name) noexcept {
