@@ -194,14 +194,6 @@ public:
         return take_value();
     }
 
-    // Any attribute (an extension, RFC 5802 section 7 "attr-val"): a letter, '=', a value.
-    [[nodiscard]] Result<std::string_view> take_any() noexcept {
-        if (done() || rest_.size() < 2 || !is_alpha(rest_[0]) || rest_[1] != '=') {
-            return errc::scram_malformed;
-        }
-        return take_value();
-    }
-
     // Skips the optional extensions a message may end with.
     [[nodiscard]] Result<void> skip_extensions() noexcept {
         while (!done()) {
@@ -215,6 +207,14 @@ public:
     [[nodiscard]] bool done() const noexcept { return finished_; }
 
 private:
+    // Any attribute (an extension, RFC 5802 section 7 "attr-val"): a letter, '=', a value.
+    [[nodiscard]] Result<std::string_view> take_any() noexcept {
+        if (done() || rest_.size() < 2 || !is_alpha(rest_[0]) || rest_[1] != '=') {
+            return errc::scram_malformed;
+        }
+        return take_value();
+    }
+
     static bool is_alpha(char c) noexcept {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     }
@@ -363,6 +363,8 @@ Result<std::string> ClientExchange::server_first(std::string_view message) {
     }
     // "biws" is base64("n,,"): the GS2 header we sent, no channel binding (RFC 5802 section 6).
     std::string final_message = "c=biws,r=" + std::string(*nonce);
+    // AuthMessage (RFC 5802 section 3) starts with client-first-message-bare: ours without
+    // the "n,," GS2 header.
     const std::string auth_message =
         first_.substr(3) + "," + std::string(message) + "," + final_message;
     const Key client_signature = hmac(sha256(client_key_), auth_message);
