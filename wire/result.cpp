@@ -34,6 +34,22 @@ private:
             return "invalid field value";
         case errc::unsupported_protocol:
             return "unsupported frontend protocol";
+        case errc::scram_malformed:
+            return "malformed SCRAM message";
+        case errc::scram_out_of_order:
+            return "unexpected SCRAM message";
+        case errc::scram_nonce_mismatch:
+            return "SCRAM nonce mismatch";
+        case errc::scram_bad_iterations:
+            return "SCRAM iteration count out of range";
+        case errc::scram_channel_binding:
+            return "unsupported or mismatched SCRAM channel binding";
+        case errc::scram_proof_mismatch:
+            return "SCRAM client proof mismatch";
+        case errc::scram_signature_mismatch:
+            return "SCRAM server signature mismatch";
+        case errc::scram_server_error:
+            return "SCRAM server reported an error";
         }
         return "unknown wire error";
     }

@@ -19,6 +19,15 @@ enum class errc {
     unexpected_type,      // the frame is not of the message type asked for
     invalid_value,        // a field holds a value the protocol does not define
     unsupported_protocol, // a startup packet asks for a protocol major version other than 3
+    // SCRAM-SHA-256 (wire/scram.hpp): the peer's SASL messages, RFC 5802 section 7.
+    scram_malformed,          // a SCRAM message or stored verifier does not follow its grammar
+    scram_out_of_order,       // a SCRAM message arrived when the exchange expects another
+    scram_nonce_mismatch,     // the nonce does not extend the one this side sent
+    scram_bad_iterations,     // iteration count outside 1..scram::max_iterations
+    scram_channel_binding,    // channel binding requested (p=) or not the one announced
+    scram_proof_mismatch,     // the client's proof is wrong: wrong password
+    scram_signature_mismatch, // the server's signature is wrong: it does not know the password
+    scram_server_error,       // the server-final-message is e=<server-error-value>
 };
 
 [[nodiscard]] const boost::system::error_category& wire_category() noexcept;
