@@ -1,9 +1,12 @@
 #include "proxy/client_session.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
+
+#include <boost/system/result.hpp>
 
 #include "proxy/log.hpp"
 #include "wire/be_error.hpp"
@@ -18,9 +21,42 @@ using namespace asio::experimental::awaitable_operators;
 
 constexpr std::size_t read_chunk = 16 * 1024;
 
-asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration duration) {
+asio::awaitable<void> sleep_for(Duration duration) {
     asio::steady_timer timer{co_await asio::this_coro::executor, duration};
     co_await timer.async_wait(nothrow);
+}
+
+asio::awaitable<boost::system::error_code>
+connect_socket(tcp::socket& socket, const tcp::resolver::results_type& endpoints) {
+    auto [ec, endpoint] = co_await asio::async_connect(socket, endpoints, nothrow);
+    co_return ec;
+}
+
+// Runs `operation` with a deadline: nullopt when `timeout` passed first, and the operation is
+// cancelled. A zero timeout means none, as every PgBouncer timeout setting does.
+template <class T>
+asio::awaitable<std::optional<T>> within(Duration timeout, asio::awaitable<T> operation) {
+    if (timeout.count() <= 0) co_return co_await std::move(operation);
+    auto outcome = co_await (std::move(operation) || sleep_for(timeout));
+    if (outcome.index() == 1) co_return std::nullopt;
+    co_return std::move(std::get<0>(outcome));
+}
+
+// Resolves `host` and connects to it within server_connect_timeout.
+asio::awaitable<boost::system::result<tcp::socket>> open_server(const Endpoint& host,
+                                                                Duration connect_timeout) {
+    const auto executor = co_await asio::this_coro::executor;
+    tcp::resolver resolver{executor};
+    auto [resolve_ec, endpoints] =
+        co_await resolver.async_resolve(host.host, std::to_string(host.port), nothrow);
+    if (resolve_ec) co_return resolve_ec;
+    tcp::socket server{executor};
+    auto connected = co_await within(connect_timeout, connect_socket(server, endpoints));
+    if (!connected) co_return asio::error::timed_out;
+    if (*connected) co_return *connected;
+    boost::system::error_code ignored;
+    server.set_option(tcp::no_delay(true), ignored);
+    co_return std::move(server);
 }
 
 class ClientSession {
@@ -37,20 +73,13 @@ public:
     }
 
     asio::awaitable<void> run() {
-        const auto timeout = config_->settings.client_login_timeout;
-        std::optional<std::vector<std::byte>> startup;
-        if (timeout.count() > 0) {
-            auto outcome = co_await (negotiate_startup() || sleep_for(timeout));
-            if (outcome.index() == 1) {
-                co_await fail("08P01", "client_login_timeout", "client_login_timeout");
-                co_return;
-            }
-            startup = std::move(std::get<0>(outcome));
-        } else {
-            startup = co_await negotiate_startup();
+        auto startup = co_await within(config_->settings.client_login_timeout, negotiate_startup());
+        if (!startup) {
+            co_await fail("08P01", "client_login_timeout", "client_login_timeout");
+            co_return;
         }
-        if (!startup) co_return;
-        co_await relay(*startup);
+        if (!*startup) co_return;
+        co_await relay(**startup);
     }
 
 private:
@@ -110,10 +139,11 @@ private:
         }
         database_config_ = &found->second;
 
+        // The server gets the configured dbname, which an alias database names differently;
+        // a client that sent no database name meant the one named like its user.
         wire::fe::StartupMessage forwarded = startup;
-        for (auto& parameter : forwarded.parameters) {
-            if (parameter.name == "database") parameter.value = database_config_->dbname;
-        }
+        std::erase_if(forwarded.parameters, [](const auto& p) { return p.name == "database"; });
+        forwarded.parameters.push_back({"database", database_config_->dbname});
         wire::Writer writer;
         forwarded.encode(writer);
         co_return writer.take();
@@ -122,60 +152,32 @@ private:
     // Connects to the database's first host, sends the startup packet, then copies bytes both
     // ways until either side closes.
     asio::awaitable<void> relay(std::span<const std::byte> startup) {
-        auto server = co_await connect(database_config_->hosts.front());
-        if (!server) co_return;
+        const Endpoint& host = database_config_->hosts.front();
+        auto server = co_await open_server(host, config_->settings.server_connect_timeout);
+        if (!server) {
+            const std::string why = server.error() == asio::error::timed_out
+                                        ? std::string("server_connect_timeout")
+                                        : server.error().message();
+            co_await fail("08006", "server connection to " + host.to_string() + " failed: " + why,
+                          why);
+            co_return;
+        }
         if (!co_await send_to(*server, startup) || !co_await send_to(*server, framer_.buffered()))
             co_return;
         co_await (pump(client_, *server) || pump(*server, client_));
         log::info(name(), " closing: relay ended");
     }
 
-    asio::awaitable<std::optional<tcp::socket>> connect(const Endpoint& host) {
-        const auto executor = co_await asio::this_coro::executor;
-        tcp::resolver resolver{executor};
-        auto [resolve_ec, endpoints] =
-            co_await resolver.async_resolve(host.host, std::to_string(host.port), nothrow);
-        if (resolve_ec) {
-            co_await fail("08006", "could not resolve server " + host.host, resolve_ec.message());
-            co_return std::nullopt;
-        }
-        tcp::socket server{executor};
-        auto outcome = co_await (connect_socket(server, endpoints) ||
-                                 sleep_for(config_->settings.server_connect_timeout));
-        if (outcome.index() == 1 || std::get<0>(outcome)) {
-            const std::string why =
-                outcome.index() == 1 ? "server_connect_timeout" : std::get<0>(outcome).message();
-            co_await fail("08006", "server connection failed: " + why, why);
-            co_return std::nullopt;
-        }
-        boost::system::error_code ec;
-        server.set_option(tcp::no_delay(true), ec);
-        co_return std::move(server);
-    }
-
     // A CancelRequest carries no database, and in relay mode the key it carries is the server's
     // own, so it is passed verbatim to every configured host; a server ignores keys it did not
     // issue.
     asio::awaitable<void> relay_cancel(std::span<const std::byte> packet) {
-        const auto executor = co_await asio::this_coro::executor;
         for (const auto& [name, database] : config_->databases) {
             for (const auto& host : database.hosts) {
-                tcp::resolver resolver{executor};
-                auto [ec, endpoints] =
-                    co_await resolver.async_resolve(host.host, std::to_string(host.port), nothrow);
-                if (ec) continue;
-                tcp::socket server{executor};
-                auto [connect_ec, endpoint] =
-                    co_await asio::async_connect(server, endpoints, nothrow);
-                if (!connect_ec) co_await send_to(server, packet);
+                auto server = co_await open_server(host, config_->settings.server_connect_timeout);
+                if (server) co_await send_to(*server, packet);
             }
         }
-    }
-
-    static asio::awaitable<boost::system::error_code>
-    connect_socket(tcp::socket& socket, const tcp::resolver::results_type& endpoints) {
-        auto [ec, endpoint] = co_await asio::async_connect(socket, endpoints, nothrow);
-        co_return ec;
     }
 
     static asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to) {

@@ -233,7 +233,7 @@ TEST_SUITE("wire.scram") {
             std::string message;
             errc expected;
         };
-        for (const auto& [message, expected] : std::vector<Case>{
+        for (const Case& c : std::vector<Case>{
                  {"", errc::scram_malformed},
                  {"m=ext," + nonce + salt + ",i=4096", errc::scram_malformed},
                  {salt.substr(1) + "," + nonce + ",i=4096", errc::scram_malformed},
@@ -260,9 +260,9 @@ TEST_SUITE("wire.scram") {
                  {nonce + salt + ",i=10000001", errc::scram_bad_iterations},
                  {nonce + salt + ",i=99999999999999999999", errc::scram_bad_iterations},
              }) {
-            CAPTURE(message);
+            CAPTURE(c.message);
             ClientExchange client = rfc_client();
-            CHECK(client.handle_server_first(message).error() == expected);
+            CHECK(client.handle_server_first(c.message).error() == c.expected);
             // A failed exchange stays failed.
             CHECK(client.handle_server_first(rfc_server_first).error() == errc::scram_out_of_order);
             CHECK_FALSE(client.authenticated());
@@ -318,7 +318,7 @@ TEST_SUITE("wire.scram") {
             std::string_view message;
             errc expected;
         };
-        for (const auto& [message, expected] : std::vector<Case>{
+        for (const Case& c : std::vector<Case>{
                  {"", errc::scram_malformed},
                  {"p=tls-server-end-point,,n=,r=abc", errc::scram_channel_binding},
                  {"x,,n=,r=abc", errc::scram_malformed},
@@ -333,9 +333,9 @@ TEST_SUITE("wire.scram") {
                  {"n,,n=,r=abc,", errc::scram_malformed},
                  {"n,,n=,r=abc,1=x", errc::scram_malformed},
              }) {
-            CAPTURE(message);
+            CAPTURE(c.message);
             ServerExchange server = rfc_server();
-            CHECK(server.handle_client_first(message).error() == expected);
+            CHECK(server.handle_client_first(c.message).error() == c.expected);
             CHECK(server.handle_client_first(rfc_client_first).error() == errc::scram_out_of_order);
         }
         SUBCASE("y (client could bind, thinks we cannot) and extensions are accepted") {
@@ -351,7 +351,7 @@ TEST_SUITE("wire.scram") {
             std::string message;
             errc expected;
         };
-        for (const auto& [message, expected] : std::vector<Case>{
+        for (const Case& c : std::vector<Case>{
                  {"", errc::scram_malformed},
                  {"c=biws," + nonce, errc::scram_malformed},
                  {"c=biws," + nonce + ",p=", errc::scram_malformed},
@@ -370,9 +370,9 @@ TEST_SUITE("wire.scram") {
                  {"c=biws," + nonce + ",p=qvT2SWdEH5Q06albL+hjSYuUhCG7VndFyzIb7CK4n9k=",
                   errc::scram_proof_mismatch},
              }) {
-            CAPTURE(message);
+            CAPTURE(c.message);
             ServerExchange server = rfc_server_after_first();
-            CHECK(server.handle_client_final(message).error() == expected);
+            CHECK(server.handle_client_final(c.message).error() == c.expected);
             CHECK_FALSE(server.authenticated());
             CHECK_FALSE(server.client_key());
             CHECK(server.handle_client_final(rfc_client_final).error() == errc::scram_out_of_order);
