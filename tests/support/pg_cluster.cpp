@@ -1,4 +1,5 @@
 #include "tests/support/pg_cluster.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -116,14 +117,6 @@ std::filesystem::path cluster_parent_dir() {
     return std::filesystem::temp_directory_path();
 }
 
-std::filesystem::path make_temp_dir() {
-    std::string path = cluster_parent_dir() / "pgmarina-cluster-XXXXXX";
-    if (::mkdtemp(path.data()) == nullptr) {
-        throw std::system_error(errno, std::generic_category(), "mkdtemp " + path);
-    }
-    return path;
-}
-
 std::map<std::string, std::string> read_env_file(const std::filesystem::path& path) {
     std::ifstream in(path);
     if (!in) {
@@ -230,7 +223,8 @@ PgCluster::Guard::~Guard() {
 }
 
 PgCluster::PgCluster(PgClusterOptions options)
-    : script_(script_from_environment()), dir_(make_temp_dir()), guard_(script_, dir_) {
+    : script_(script_from_environment()),
+      dir_(make_temp_dir(cluster_parent_dir(), "pgmarina-cluster-")), guard_(script_, dir_) {
     run({"start", dir_.string(), "--replicas", std::to_string(options.replicas)});
     env_ = read_env_file(dir_ / "cluster.env");
 }

@@ -1,4 +1,5 @@
 #include "tests/support/pgmarina_process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -81,11 +82,7 @@ std::uint16_t PgmarinaProcess::free_port() {
 }
 
 PgmarinaProcess::PgmarinaProcess(const std::string& config_toml, std::uint16_t port) : port_(port) {
-    char pattern[] = "/tmp/pgmarina-test.XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) {
-        throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-    }
-    dir_ = pattern;
+    dir_ = make_temp_dir(std::filesystem::temp_directory_path(), "pgmarina-test.");
     std::ofstream(dir_ / "pgmarina.toml") << config_toml;
 
     const std::string exe = executable();
