@@ -244,10 +244,11 @@ int PgCluster::port(int node) const {
 }
 
 const std::string& PgCluster::password(std::string_view user) const {
-    static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> users{{
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 4> users{{
         {"SUPERUSER", "SUPERUSER_PASSWORD"},
         {"SCRAM_USER", "SCRAM_PASSWORD"},
         {"MD5_USER", "MD5_PASSWORD"},
+        {"PLAIN_USER", "PLAIN_PASSWORD"},
     }};
     for (const auto& [user_key, password_key] : users) {
         if (env(std::string(user_key)) == user) {

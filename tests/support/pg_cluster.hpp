@@ -51,7 +51,8 @@ public:
     [[nodiscard]] const std::string& host() const;
     [[nodiscard]] int port(int node) const;
     // The password of a user the script creates: "postgres" (superuser), "scram_user",
-    // "md5_user". Throws std::invalid_argument for other users.
+    // "md5_user", "plain_user" (pg_hba method password). Throws std::invalid_argument for other
+    // users.
     [[nodiscard]] const std::string& password(std::string_view user) const;
     // A libpq conninfo for node over TCP, with the user's password.
     [[nodiscard]] std::string conninfo(int node, std::string_view user = "postgres",
