@@ -12,14 +12,21 @@ namespace {
 // Bind) made it grow to.
 constexpr std::size_t retained_capacity = 64 * 1024;
 
-} // namespace
+struct Header {
+    char type;
+    std::size_t body_offset; // type byte (if any) and length word
+    std::size_t size;        // the whole frame, body_offset included
+};
 
-Result<std::optional<Frame>> decode_frame(std::span<const std::byte> data, Phase phase,
-                                          const Limits& limits) noexcept {
+// The header at the front of `data`, checked against `limits`, if all of it is there. Both
+// next() and next_piece() go through here, so a message is refused on the same length word
+// whether it is then cut whole or streamed.
+Result<std::optional<Header>> decode_header(std::span<const std::byte> data, Phase phase,
+                                            const Limits& limits) noexcept {
     const bool typed = phase == Phase::typed;
     const std::size_t type_size = typed ? 1 : 0;
     if (data.size() < type_size + 4) {
-        return std::optional<Frame>();
+        return std::optional<Header>();
     }
     Reader header(data);
     const char type = typed ? static_cast<char>(*header.u8()) : '\0';
@@ -34,11 +41,28 @@ Result<std::optional<Frame>> decode_frame(std::span<const std::byte> data, Phase
     if (size > (typed ? limits.max_message_size : limits.max_startup_packet)) {
         return typed ? errc::message_too_large : errc::startup_too_large;
     }
-    if (data.size() - type_size < size) {
+    return std::optional<Header>(Header{type, type_size + 4, type_size + size});
+}
+
+// The frame `header` starts, cut from the front of `data`: whole if `data` holds all of it,
+// otherwise its header and as much body as arrived.
+Frame cut_frame(std::span<const std::byte> data, const Header& header) noexcept {
+    const auto raw = data.first(std::min(header.size, data.size()));
+    return Frame{header.type, raw.subspan(header.body_offset), raw};
+}
+
+} // namespace
+
+Result<std::optional<Frame>> decode_frame(std::span<const std::byte> data, Phase phase,
+                                          const Limits& limits) noexcept {
+    const auto header = decode_header(data, phase, limits);
+    if (!header) {
+        return header.error();
+    }
+    if (!*header || data.size() < (*header)->size) {
         return std::optional<Frame>();
     }
-    const auto raw = data.first(type_size + size);
-    return std::optional<Frame>(Frame{type, raw.subspan(type_size + 4), raw});
+    return std::optional<Frame>(cut_frame(data, **header));
 }
 
 std::span<std::byte> Framer::prepare(std::size_t n) {
@@ -76,7 +100,10 @@ void Framer::feed(std::span<const std::byte> data) {
     commit(data.size());
 }
 
-Result<std::optional<Frame>> Framer::next() noexcept {
+Result<std::optional<Frame>> Framer::next() {
+    if (remaining_ != 0) {
+        throw std::logic_error("wire::Framer::next: inside a message streamed by next_piece()");
+    }
     if (error_) {
         return error_;
     }
@@ -87,6 +114,39 @@ Result<std::optional<Frame>> Framer::next() noexcept {
         begin_ += (*frame)->raw.size();
     }
     return frame;
+}
+
+Result<std::optional<Framer::Piece>> Framer::next_piece(std::size_t hold) noexcept {
+    const auto data = buffered();
+    if (remaining_ != 0) {
+        if (data.empty()) {
+            return std::optional<Piece>();
+        }
+        const auto bytes = data.first(std::min(data.size(), remaining_));
+        begin_ += bytes.size();
+        remaining_ -= bytes.size();
+        return std::optional<Piece>(
+            Piece{.frame = {}, .bytes = bytes, .rest = remaining_, .continuation = true});
+    }
+    if (error_) {
+        return error_;
+    }
+    const auto header = decode_header(data, phase_, limits_);
+    if (!header) {
+        error_ = header.error();
+        return error_;
+    }
+    if (!*header) {
+        return std::optional<Piece>();
+    }
+    const bool whole = data.size() >= (*header)->size;
+    if (!whole && (phase_ == Phase::startup || data.size() < hold)) {
+        return std::optional<Piece>();
+    }
+    const Frame frame = cut_frame(data, **header);
+    begin_ += frame.raw.size();
+    remaining_ = (*header)->size - frame.raw.size();
+    return std::optional<Piece>(Piece{.frame = frame, .bytes = frame.raw, .rest = remaining_});
 }
 
 } // namespace wire

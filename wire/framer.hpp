@@ -37,12 +37,28 @@ enum class Phase { startup, typed };
 // Cuts a byte stream into frames. It owns the receive buffer so that a socket can read
 // straight into it (prepare/commit) and frames can be returned as views without copying.
 //
-// Frames returned by next() stay valid until the next prepare() or feed(), which may move or
-// reuse the buffer. Consumed bytes are only reclaimed by prepare(), when the free tail is too
-// short, so consecutive frames cost no memmove. A framing error is sticky: the stream position
-// is lost and every later next() returns the same error.
+// Frames returned by next() and pieces returned by next_piece() stay valid until the next
+// prepare() or feed(), which may move or reuse the buffer. Consumed bytes are only reclaimed by
+// prepare(), when the free tail is too short, so consecutive frames cost no memmove. A framing
+// error is sticky: the stream position is lost and every later next() or next_piece() returns
+// the same error.
 class Framer {
 public:
+    // One piece of the stream, for forwarding a message without holding all of it.
+    struct Piece {
+        // The message, for inspection: whole when `rest` is 0 and this is not a continuation;
+        // for the start of a message longer than the hold limit, its type byte, length word and
+        // the body bytes received so far (frame.body is a prefix of the real body, frame.raw
+        // covers what arrived). Empty (type '\0', empty spans) for a continuation.
+        Frame frame;
+        // The bytes to forward now: frame.raw for a whole message or a start; the next part of
+        // the current long message for a continuation.
+        std::span<const std::byte> bytes;
+        // Bytes of the message still to come after this piece.
+        std::size_t rest = 0;
+        bool continuation = false;
+    };
+
     explicit Framer(Phase phase = Phase::startup, Limits limits = {}) noexcept
         : phase_(phase), limits_(limits) {}
 
@@ -54,10 +70,22 @@ public:
     void feed(std::span<const std::byte> data);
 
     // The next complete frame, std::nullopt if more bytes are needed, or a framing error.
-    [[nodiscard]] Result<std::optional<Frame>> next() noexcept;
+    // Throws std::logic_error while next_piece() is inside a long message: the buffer holds the
+    // middle of that message, which no frame can be cut from.
+    [[nodiscard]] Result<std::optional<Frame>> next();
 
-    // Received bytes not yet returned by next(): after an SSLRequest, anything here arrived
-    // in plaintext before the TLS handshake and must be rejected.
+    // Like next(), but a message longer than `hold` bytes (counting type byte and length word)
+    // is handed out in pieces: its start once `hold` bytes of it have arrived, then each further
+    // chunk of it as it arrives, so the buffer never holds much more than `hold` bytes of one
+    // message and a 200 MB DataRow streams through in bounded memory. Messages up to `hold`
+    // bytes come whole, exactly as from next(), and so does a longer one that is already all
+    // buffered. The length word is checked against the limits before anything is handed out,
+    // as in next(). A start needs the whole header even if `hold` is shorter. In the startup
+    // phase `hold` is ignored: startup packets are small by limit and must be parsed whole.
+    [[nodiscard]] Result<std::optional<Piece>> next_piece(std::size_t hold) noexcept;
+
+    // Received bytes not yet returned by next() or next_piece(): after an SSLRequest, anything
+    // here arrived in plaintext before the TLS handshake and must be rejected.
     [[nodiscard]] std::span<const std::byte> buffered() const noexcept {
         return std::span(buf_).subspan(begin_, end_ - begin_);
     }
@@ -65,12 +93,15 @@ public:
     [[nodiscard]] Phase phase() const noexcept { return phase_; }
     void set_phase(Phase phase) noexcept { phase_ = phase; }
     [[nodiscard]] const Limits& limits() const noexcept { return limits_; }
+    // Bytes the receive buffer holds on to, consumed or not: what the connection costs in memory.
+    [[nodiscard]] std::size_t capacity() const noexcept { return buf_.capacity(); }
 
 private:
     std::vector<std::byte> buf_;
-    std::size_t begin_ = 0;    // first byte not yet returned by next()
-    std::size_t end_ = 0;      // one past the last committed byte
-    std::size_t prepared_ = 0; // size of the span handed out by the last prepare()
+    std::size_t begin_ = 0;     // first byte not yet handed out by next() or next_piece()
+    std::size_t end_ = 0;       // one past the last committed byte
+    std::size_t prepared_ = 0;  // size of the span handed out by the last prepare()
+    std::size_t remaining_ = 0; // bytes of a long message next_piece() has yet to hand out
     Phase phase_;
     Limits limits_;
     boost::system::error_code error_;
