@@ -34,7 +34,7 @@ struct Refusal {
     Refusal(std::string_view code, std::string text, std::string more = {})
         : sqlstate(code), message(std::move(text)), detail(std::move(more)) {}
 
-    std::string_view sqlstate; // empty: the client closed or the socket failed
+    std::string sqlstate; // empty: the client closed or the socket failed
     std::string message;
     std::string detail; // sent as the D field when not empty
 };
