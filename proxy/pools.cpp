@@ -1,0 +1,92 @@
+#include "proxy/pools.hpp"
+
+#include "proxy/pool_limits.hpp"
+
+#include <chrono>
+#include <vector>
+
+namespace proxy {
+namespace {
+
+// PgBouncer's janitor period.
+constexpr auto janitor_period = std::chrono::milliseconds(333);
+
+// PgBouncer's "<empty>": an empty query, which PostgreSQL answers with EmptyQueryResponse.
+std::string check_sql(const std::string& configured) {
+    return configured == "<empty>" ? std::string() : configured;
+}
+
+} // namespace
+
+Pools::Pools(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
+             Workers& workers)
+    : config_(std::move(config)), auth_users_(std::move(auth_users)), workers_(workers) {}
+
+std::shared_ptr<pool::Caps>
+Pools::caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all,
+            std::string_view name, int max) {
+    auto found = all.find(name);
+    if (found == all.end()) {
+        found = all.emplace(std::string(name), std::make_shared<pool::Caps>(max)).first;
+    }
+    return found->second;
+}
+
+std::shared_ptr<ServerPool> Pools::get(std::string_view database, std::string_view client_user) {
+    const Config& config = *config_;
+    const DatabaseConfig& db = config.databases.find(database)->second;
+    pool::Key key{std::string(database), std::string(db.user.value_or(std::string(client_user)))};
+
+    std::lock_guard lock{mutex_};
+    if (auto found = pools_.find(key); found != pools_.end()) return found->second;
+
+    ServerPoolSettings settings;
+    settings.limits = resolve_pool_limits(config, key);
+    settings.host = db.hosts.front();
+    settings.credentials.user = key.user;
+    settings.credentials.database = db.dbname;
+    if (db.user && db.password) {
+        settings.credentials.secret = *db.password;
+    } else if (auto secret = find_secret(config, *auth_users_, key.user)) {
+        settings.credentials.secret = std::string(*secret);
+    }
+    settings.global = config.settings;
+    settings.reset_query = config.settings.server_reset_query;
+    settings.check_query = check_sql(config.settings.server_check_query);
+
+    const auto user_config = config.users.find(key.user);
+    const int max_user =
+        user_config != config.users.end() && user_config->second.max_user_connections
+            ? *user_config->second.max_user_connections
+            : config.settings.max_user_connections;
+    auto pool = std::make_shared<ServerPool>(
+        key, std::move(settings),
+        caps(database_caps_, key.database,
+             db.max_db_connections.value_or(config.settings.max_db_connections)),
+        caps(user_caps_, key.user, max_user), ids_, workers_);
+    pools_.emplace(std::move(key), pool);
+    return pool;
+}
+
+void Pools::for_each(const std::function<void(ServerPool&)>& visit) {
+    std::vector<std::shared_ptr<ServerPool>> all;
+    {
+        std::lock_guard lock{mutex_};
+        for (const auto& [key, pool] : pools_)
+            all.push_back(pool);
+    }
+    for (const auto& pool : all)
+        visit(*pool);
+}
+
+asio::awaitable<void> Pools::run_janitor() {
+    asio::steady_timer timer{co_await asio::this_coro::executor};
+    for (;;) {
+        timer.expires_after(janitor_period);
+        auto [ec] = co_await timer.async_wait(nothrow);
+        if (ec) co_return;
+        for_each([](ServerPool& pool) { pool.tick(); });
+    }
+}
+
+} // namespace proxy

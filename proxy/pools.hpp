@@ -1,0 +1,50 @@
+// Every pool of the process, by (database, user), with the limits they share: the caps of
+// max_db_connections and max_user_connections, and the janitor that keeps them all in shape.
+//
+// Thread safety: get() and for_each() may be called from any worker; the map is guarded by a
+// mutex held only to find or create a pool.
+#pragma once
+
+#include "proxy/auth_file.hpp"
+#include "proxy/server_pool.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string_view>
+
+namespace proxy {
+
+class Pools {
+public:
+    Pools(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
+          Workers& workers);
+
+    // The pool serving `client_user` on `database` (a configured database), created on first
+    // use. With the database's forced `user`, every client shares that user's pool.
+    [[nodiscard]] std::shared_ptr<ServerPool> get(std::string_view database,
+                                                  std::string_view client_user);
+
+    void for_each(const std::function<void(ServerPool&)>& visit);
+
+    // Ticks every pool about three times a second, as PgBouncer's janitor, until cancelled.
+    asio::awaitable<void> run_janitor();
+
+private:
+    [[nodiscard]] std::shared_ptr<pool::Caps>
+    caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all,
+         std::string_view name, int max);
+
+    std::shared_ptr<const Config> config_;
+    std::shared_ptr<const AuthUsers> auth_users_;
+    Workers& workers_;
+    std::shared_ptr<pool::ServerIds> ids_ = std::make_shared<pool::ServerIds>();
+
+    std::mutex mutex_;
+    std::map<pool::Key, std::shared_ptr<ServerPool>> pools_;
+    std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>> database_caps_;
+    std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>> user_caps_;
+};
+
+} // namespace proxy

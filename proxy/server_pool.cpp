@@ -1,0 +1,303 @@
+#include "proxy/server_pool.hpp"
+
+#include "proxy/log.hpp"
+
+#include <deque>
+#include <utility>
+
+namespace proxy {
+
+// A session waiting in acquire(). The result is set on the session's own executor (posted
+// there), and the timer, which never expires by itself, is cancelled to wake the session.
+struct ServerPool::WaitSlot {
+    explicit WaitSlot(const asio::any_io_executor& executor)
+        : executor(executor), wake(executor, asio::steady_timer::time_point::max()) {}
+
+    asio::any_io_executor executor;
+    asio::steady_timer wake;
+    std::optional<AcquireResult> result;
+};
+
+namespace {
+
+pool::TimePoint now() {
+    return pool::Clock::now();
+}
+
+template <class... F>
+struct Overloaded : F... {
+    using F::operator()...;
+};
+
+} // namespace
+
+ServerPool::ServerPool(pool::Key key, ServerPoolSettings settings,
+                       std::shared_ptr<pool::Caps> db_caps, std::shared_ptr<pool::Caps> user_caps,
+                       std::shared_ptr<pool::ServerIds> ids, Workers& workers)
+    : key_(std::move(key)), name_(key_.database + "/" + key_.user), settings_(std::move(settings)),
+      workers_(workers),
+      core_(key_, settings_.limits, std::move(db_caps), std::move(user_caps), std::move(ids)),
+      credentials_(settings_.credentials) {}
+
+asio::awaitable<AcquireResult> ServerPool::acquire(pool::WaiterId client, int worker) {
+    const auto executor = co_await asio::this_coro::executor;
+    for (;;) {
+        auto slot = std::make_shared<WaitSlot>(executor);
+        pool::Actions actions;
+        {
+            std::lock_guard lock{mutex_};
+            const auto at = now();
+            if (login_error_ && core_.login_retry_at() > at && core_.stats(at).servers == 0) {
+                co_return AcquireResult{*login_error_};
+            }
+            waiting_[client] = slot;
+            actions = core_.acquire(client, worker, at);
+        }
+        execute(std::move(actions), slot);
+        while (!slot->result)
+            co_await slot->wake.async_wait(nothrow);
+        AcquireResult result = std::move(*slot->result);
+        if (!result) co_return result;
+        std::unique_ptr<ServerConn>& server = *result;
+        server->bind_to(executor);
+        if (server->looks_alive()) co_return result;
+        log::info(server->name(), " closing: server conn crashed? (went away while idle)");
+        release(std::move(server), pool::Release::close);
+    }
+}
+
+void ServerPool::release(std::unique_ptr<ServerConn> server, pool::Release how) {
+    pool::Actions actions;
+    {
+        std::lock_guard lock{mutex_};
+        const auto id = server->id();
+        parked_[id] = std::move(server);
+        actions = core_.release(id, how, now());
+    }
+    execute(std::move(actions));
+}
+
+bool ServerPool::begin_cancel(pool::ServerId server, pool::WaiterId client) {
+    std::lock_guard lock{mutex_};
+    return core_.begin_cancel(server, client);
+}
+
+void ServerPool::end_cancel(pool::ServerId server) {
+    pool::Actions actions;
+    {
+        std::lock_guard lock{mutex_};
+        actions = core_.end_cancel(server, now());
+    }
+    execute(std::move(actions));
+}
+
+void ServerPool::tick() {
+    pool::Actions actions;
+    {
+        std::lock_guard lock{mutex_};
+        const auto at = now();
+        actions = core_.tick(at);
+        if (core_.needs_servers()) {
+            for (auto& action : core_.retry(at))
+                actions.push_back(std::move(action));
+        }
+    }
+    execute(std::move(actions));
+}
+
+std::vector<ServerParameter> ServerPool::welcome_parameters() const {
+    std::lock_guard lock{mutex_};
+    return welcome_;
+}
+
+void ServerPool::learn_credentials(const std::optional<std::string>& password,
+                                   const std::optional<ScramKeys>& scram_keys) {
+    std::lock_guard lock{mutex_};
+    if (password) credentials_.secret = *password;
+    if (scram_keys) credentials_.scram_keys = *scram_keys;
+}
+
+pool::Stats ServerPool::stats() const {
+    std::lock_guard lock{mutex_};
+    return core_.stats(now());
+}
+
+std::unique_ptr<ServerConn> ServerPool::unpark(pool::ServerId id) {
+    const auto found = parked_.find(id);
+    if (found == parked_.end()) return nullptr;
+    auto server = std::move(found->second);
+    parked_.erase(found);
+    return server;
+}
+
+void ServerPool::execute(pool::Actions actions, const std::shared_ptr<WaitSlot>& own) {
+    // Executing an action can make the Core answer with more (a closed server frees a slot for
+    // a waiter), so the actions form a work list rather than a recursion.
+    std::deque<pool::Action> work(std::make_move_iterator(actions.begin()),
+                                  std::make_move_iterator(actions.end()));
+    const auto more = [&work](pool::Actions next) {
+        for (auto& action : next)
+            work.push_back(std::move(action));
+    };
+    while (!work.empty()) {
+        const pool::Action action = std::move(work.front());
+        work.pop_front();
+        std::visit(
+            Overloaded{
+                [&](const pool::Assign& assign) {
+                    std::shared_ptr<WaitSlot> slot;
+                    std::unique_ptr<ServerConn> server;
+                    {
+                        std::lock_guard lock{mutex_};
+                        server = unpark(assign.server);
+                        if (auto found = waiting_.find(assign.waiter); found != waiting_.end()) {
+                            slot = std::move(found->second);
+                            waiting_.erase(found);
+                        }
+                    }
+                    if (slot) {
+                        deliver(slot, std::move(server), own);
+                    } else if (server) {
+                        // The waiter is gone; the Core still thinks it holds the server.
+                        std::lock_guard lock{mutex_};
+                        parked_[assign.server] = std::move(server);
+                        more(core_.release(assign.server, pool::Release::clean, now()));
+                    }
+                },
+                [&](const pool::Open& open) {
+                    // A min_pool_size server is for nobody yet: any worker will do.
+                    const int worker = open.worker.value_or(workers_.pick());
+                    const auto& executor = workers_.executors.at(static_cast<std::size_t>(worker));
+                    if (open.reserve) log::info(name_, " taking connection from reserve_pool");
+                    asio::co_spawn(executor, log_in(open.server, worker),
+                                   [](std::exception_ptr e) { log::failure("server login", e); });
+                },
+                [&](const pool::Close& close) {
+                    std::unique_ptr<ServerConn> server;
+                    {
+                        std::lock_guard lock{mutex_};
+                        server = unpark(close.server);
+                    }
+                    if (server) log::info(server->name(), " closing because: ", close.reason);
+                    server.reset(); // Terminate and close
+                    std::lock_guard lock{mutex_};
+                    more(core_.closed(close.server, now()));
+                },
+                [&](const pool::Check& check) {
+                    std::unique_ptr<ServerConn> server;
+                    {
+                        std::lock_guard lock{mutex_};
+                        server = unpark(check.server);
+                    }
+                    const auto executor = server->socket().get_executor();
+                    asio::co_spawn(executor,
+                                   run_maintenance(std::move(server), settings_.check_query),
+                                   [](std::exception_ptr e) { log::failure("server check", e); });
+                },
+                [&](const pool::Reset& reset) {
+                    std::unique_ptr<ServerConn> server;
+                    {
+                        std::lock_guard lock{mutex_};
+                        server = unpark(reset.server);
+                    }
+                    const auto executor = server->socket().get_executor();
+                    asio::co_spawn(executor,
+                                   run_maintenance(std::move(server), settings_.reset_query),
+                                   [](std::exception_ptr e) { log::failure("server reset", e); });
+                },
+                [&](const pool::FailWaiter& fail) {
+                    std::shared_ptr<WaitSlot> slot;
+                    {
+                        std::lock_guard lock{mutex_};
+                        if (auto found = waiting_.find(fail.waiter); found != waiting_.end()) {
+                            slot = std::move(found->second);
+                            waiting_.erase(found);
+                        }
+                    }
+                    if (slot) {
+                        deliver(slot, ServerLoginError{"08P01", std::string(fail.reason)}, own);
+                    }
+                },
+            },
+            action);
+    }
+}
+
+void ServerPool::deliver(const std::shared_ptr<WaitSlot>& slot, AcquireResult result,
+                         const std::shared_ptr<WaitSlot>& own) {
+    if (slot == own) {
+        // The acquiring session runs this very call on its own thread: no need to wake it.
+        slot->result = std::move(result);
+        return;
+    }
+    asio::post(slot->executor, [slot, result = std::move(result)]() mutable {
+        slot->result = std::move(result);
+        slot->wake.cancel();
+    });
+}
+
+void ServerPool::fail_waiters_if_serverless(const ServerLoginError& error) {
+    std::vector<std::shared_ptr<WaitSlot>> failed;
+    {
+        std::lock_guard lock{mutex_};
+        if (core_.stats(now()).servers != 0) return;
+        for (auto& [waiter, slot] : waiting_) {
+            if (core_.cancel_wait(waiter)) failed.push_back(std::move(slot));
+        }
+        std::erase_if(waiting_, [](const auto& entry) { return entry.second == nullptr; });
+    }
+    for (const auto& slot : failed)
+        deliver(slot, error, nullptr);
+}
+
+asio::awaitable<void> ServerPool::log_in(pool::ServerId id, int worker) {
+    ServerCredentials credentials;
+    {
+        std::lock_guard lock{mutex_};
+        credentials = credentials_;
+    }
+    auto server = co_await connect_server(id, name_, settings_.host, credentials, settings_.global);
+    const auto self = shared_from_this();
+    pool::Actions actions;
+    if (server) {
+        std::lock_guard lock{mutex_};
+        if (welcome_.empty()) welcome_ = (*server)->welcome().parameters;
+        login_error_.reset();
+        parked_[id] = std::move(*server);
+        actions = core_.connected(id, worker, now());
+    } else {
+        log::warning("S-", static_cast<std::uint64_t>(id), " ", name_, "@",
+                     settings_.host.to_string(), " login failed: ", server.error().message);
+        {
+            std::lock_guard lock{mutex_};
+            actions = core_.connect_failed(id, now());
+            login_error_ = server.error();
+        }
+        fail_waiters_if_serverless(server.error());
+    }
+    execute(std::move(actions));
+}
+
+asio::awaitable<void> ServerPool::run_maintenance(std::unique_ptr<ServerConn> server,
+                                                  std::string sql) {
+    const auto self = shared_from_this();
+    const bool passed = co_await run_maintenance_query(*server, sql);
+    const auto id = server->id();
+    if (!passed) {
+        log::info(server->name(), " closing because: server check or reset query failed");
+        server.reset();
+    }
+    pool::Actions actions;
+    {
+        std::lock_guard lock{mutex_};
+        if (passed) {
+            parked_[id] = std::move(server);
+            actions = core_.tested(id, now());
+        } else {
+            actions = core_.closed(id, now());
+        }
+    }
+    execute(std::move(actions));
+}
+
+} // namespace proxy

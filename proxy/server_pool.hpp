@@ -1,0 +1,122 @@
+// The Asio driver of one pool::Core: it executes the Core's actions on real connections and
+// reports back (design.md, "pool/": "a thin Asio driver executes the actions").
+//
+// The Core decides (who gets which server, when to open, close, check or reset); this class
+// does the I/O: it logs servers in, hands them to waiting sessions on their own workers, runs
+// check and reset queries, and closes what the Core closes. It lives in proxy/ rather than
+// pool/ because its connections need the configuration, the login and the parameter cache,
+// which are proxy matters; pool/ stays sans-io.
+//
+// Thread safety: every public member may be called from any worker. One mutex guards the
+// Core, the parked connections and the waiting sessions; it is never held across I/O or while
+// executing actions. A connection handed out by acquire() belongs to that session alone until
+// release().
+#pragma once
+
+#include "pool/core.hpp"
+#include "proxy/asio.hpp"
+#include "proxy/config.hpp"
+#include "proxy/server_conn.hpp"
+#include "proxy/server_login.hpp"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace proxy {
+
+// The executors of the worker threads, by worker number (the `worker` of pool::Core).
+struct Workers {
+    std::vector<asio::any_io_executor> executors;
+    // Spreads work that belongs to no client (min_pool_size logins) over the workers.
+    std::atomic<std::size_t> next{0};
+
+    [[nodiscard]] int pick() {
+        return static_cast<int>(next.fetch_add(1, std::memory_order_relaxed) % executors.size());
+    }
+};
+
+// How one pool's servers are reached and kept; fixed for the pool's life.
+struct ServerPoolSettings {
+    pool::Limits limits;
+    Endpoint host;
+    ServerCredentials credentials;
+    Settings global;         // server_connect_timeout, max_packet_size, TCP keepalive
+    std::string reset_query; // "" runs none
+    std::string check_query; // "" sends an empty query, as PgBouncer's "<empty>"
+};
+
+using AcquireResult = boost::system::result<std::unique_ptr<ServerConn>, ServerLoginError>;
+
+class ServerPool : public std::enable_shared_from_this<ServerPool> {
+public:
+    ServerPool(pool::Key key, ServerPoolSettings settings, std::shared_ptr<pool::Caps> db_caps,
+               std::shared_ptr<pool::Caps> user_caps, std::shared_ptr<pool::ServerIds> ids,
+               Workers& workers);
+    ServerPool(const ServerPool&) = delete;
+    ServerPool& operator=(const ServerPool&) = delete;
+
+    // A server for `client`, bound to the caller's executor, ready for a transaction: an idle
+    // one, or one opened or freed later. Fails when query_wait_timeout passes, or when a login
+    // fails while the pool has no server at all (the client gets the server's reason at once
+    // instead of waiting for the timeout).
+    [[nodiscard]] asio::awaitable<AcquireResult> acquire(pool::WaiterId client, int worker);
+
+    // The client is done with `server` (see pool::Release for `how`).
+    void release(std::unique_ptr<ServerConn> server, pool::Release how);
+
+    // CancelRequest bookkeeping (pool::Core::begin_cancel / end_cancel).
+    [[nodiscard]] bool begin_cancel(pool::ServerId server, pool::WaiterId client);
+    void end_cancel(pool::ServerId server);
+
+    // The janitor's periodic call: timeouts, min_pool_size, waiters a shared cap kept waiting.
+    void tick();
+
+    // The ParameterStatus set of the first server that logged in (PgBouncer's pool varcache),
+    // which every client of the pool is welcomed with; empty until one has.
+    [[nodiscard]] std::vector<ServerParameter> welcome_parameters() const;
+
+    // A client proved it knows the user's password: with a SCRAM secret in the configuration,
+    // the keys (or the password) it revealed let servers log in too (SCRAM pass-through).
+    void learn_credentials(const std::optional<std::string>& password,
+                           const std::optional<ScramKeys>& scram_keys);
+
+    [[nodiscard]] const pool::Key& key() const noexcept { return key_; }
+    [[nodiscard]] pool::Stats stats() const;
+
+private:
+    struct WaitSlot;
+
+    void execute(pool::Actions actions, const std::shared_ptr<WaitSlot>& own = nullptr);
+    void deliver(const std::shared_ptr<WaitSlot>& slot, AcquireResult result,
+                 const std::shared_ptr<WaitSlot>& own);
+    // Waiters would wait for query_wait_timeout only to be told nothing came: with no server
+    // left after a failed login, they get its error now.
+    void fail_waiters_if_serverless(const ServerLoginError& error);
+    asio::awaitable<void> log_in(pool::ServerId id, int worker);
+    asio::awaitable<void> run_maintenance(std::unique_ptr<ServerConn> server, std::string sql);
+    [[nodiscard]] std::unique_ptr<ServerConn> unpark(pool::ServerId id);
+
+    const pool::Key key_;
+    const std::string name_; // "app/alice", for log lines
+    const ServerPoolSettings settings_;
+    Workers& workers_;
+
+    mutable std::mutex mutex_;
+    pool::Core core_;
+    // Connections the Core counts as idle, used, closing or (between the call that returns a
+    // Check, Reset or Close and its execution) tested: nobody does I/O on them.
+    std::unordered_map<pool::ServerId, std::unique_ptr<ServerConn>> parked_;
+    std::unordered_map<pool::WaiterId, std::shared_ptr<WaitSlot>> waiting_;
+    std::vector<ServerParameter> welcome_;
+    // Why the last login failed, while the Core backs off (server_login_retry): new clients of
+    // a pool without servers get it at once, as PgBouncer's "server login has been failing".
+    std::optional<ServerLoginError> login_error_;
+    ServerCredentials credentials_; // settings_.credentials plus what clients revealed
+};
+
+} // namespace proxy
