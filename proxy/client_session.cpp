@@ -1,249 +1,528 @@
 #include "proxy/client_session.hpp"
 
-#include <algorithm>
-#include <optional>
-#include <string>
-#include <variant>
-#include <vector>
-
-#include <boost/system/result.hpp>
-
+#include "proxy/client_auth.hpp"
+#include "proxy/client_startup.hpp"
+#include "proxy/deadline.hpp"
 #include "proxy/log.hpp"
+#include "proxy/pool_limits.hpp"
+#include "proxy/stream_io.hpp"
 #include "wire/be_error.hpp"
-#include "wire/fe_startup.hpp"
-#include "wire/framer.hpp"
+#include "wire/be_query.hpp"
+#include "wire/be_status.hpp"
+#include "wire/fe_query.hpp"
 #include "wire/writer.hpp"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <string_view>
 
 namespace proxy {
 namespace {
 
 using namespace asio::experimental::awaitable_operators;
 
-constexpr std::size_t read_chunk = 16 * 1024;
+// Messages up to this size are held whole (the tracker and the parameter cache read them);
+// longer ones stream through in pieces, so a 200 MB row costs no 200 MB buffer.
+constexpr std::size_t hold_limit = 64 * 1024;
 
-asio::awaitable<void> sleep_for(Duration duration) {
-    asio::steady_timer timer{co_await asio::this_coro::executor, duration};
-    co_await timer.async_wait(nothrow);
+// The messages a client may send once started (protocol docs, "Message Formats").
+bool is_frontend_message(char type) {
+    return std::string_view("QPBDECSHFdcfX").find(type) != std::string_view::npos;
 }
 
-asio::awaitable<boost::system::error_code>
-connect_socket(tcp::socket& socket, const tcp::resolver::results_type& endpoints) {
-    auto [ec, endpoint] = co_await asio::async_connect(socket, endpoints, nothrow);
-    co_return ec;
+// After these the server answers without waiting for more input; after the other extended-query
+// messages it may wait for the client's Sync or Flush.
+bool is_flush_point(char type) {
+    return std::string_view("QFSHcf").find(type) != std::string_view::npos;
 }
 
-// Runs `operation` with a deadline: nullopt when `timeout` passed first, and the operation is
-// cancelled. A zero timeout means none, as every PgBouncer timeout setting does.
-template <class T>
-asio::awaitable<std::optional<T>> within(Duration timeout, asio::awaitable<T> operation) {
-    if (timeout.count() <= 0) co_return co_await std::move(operation);
-    auto outcome = co_await (std::move(operation) || sleep_for(timeout));
-    if (outcome.index() == 1) co_return std::nullopt;
-    co_return std::move(std::get<0>(outcome));
+bool is_copy_message(char type) {
+    return type == 'd' || type == 'c' || type == 'f';
 }
 
-// Resolves `host` and connects to it within server_connect_timeout.
-asio::awaitable<boost::system::result<tcp::socket>> open_server(const Endpoint& host,
-                                                                Duration connect_timeout) {
-    const auto executor = co_await asio::this_coro::executor;
-    tcp::resolver resolver{executor};
-    auto [resolve_ec, endpoints] =
-        co_await resolver.async_resolve(host.host, std::to_string(host.port), nothrow);
-    if (resolve_ec) co_return resolve_ec;
-    tcp::socket server{executor};
-    auto connected = co_await within(connect_timeout, connect_socket(server, endpoints));
-    if (!connected) co_return asio::error::timed_out;
-    if (*connected) co_return *connected;
-    boost::system::error_code ignored;
-    server.set_option(tcp::no_delay(true), ignored);
-    co_return std::move(server);
+std::span<const std::byte> fake_reply_bytes(wire::FakeReply reply) {
+    static constexpr std::array<std::byte, 5> parse_complete = {
+        std::byte{'1'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{4}};
+    static constexpr std::array<std::byte, 5> close_complete = {
+        std::byte{'3'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{4}};
+    return reply == wire::FakeReply::parse_complete ? parse_complete : close_complete;
+}
+
+// A secret nobody knows, for users we do not know: they go through the same exchange as
+// everyone else and fail it, so a login attempt does not reveal which users exist.
+std::string unguessable_secret() {
+    std::array<unsigned char, 24> random{};
+    RAND_bytes(random.data(), static_cast<int>(random.size()));
+    std::string secret;
+    for (unsigned char c : random)
+        secret += static_cast<char>('a' + c % 26);
+    return secret;
 }
 
 class ClientSession {
 public:
-    ClientSession(tcp::socket socket, std::shared_ptr<const Config> config, std::uint64_t id)
-        : client_(std::move(socket)), config_(std::move(config)), id_(id),
+    ClientSession(ClientSocket socket, Runtime& runtime, std::uint64_t id, int worker,
+                  std::string peer)
+        : client_(std::move(socket)), runtime_(runtime), config_(runtime.config), id_(id),
+          worker_(worker), peer_(std::move(peer)),
           framer_(wire::Phase::startup,
-                  wire::Limits{.max_message_size = config_->settings.max_packet_size.bytes}) {
-        boost::system::error_code ec;
-        const auto peer = client_.remote_endpoint(ec);
-        peer_ =
-            ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port());
-        client_.set_option(tcp::no_delay(true), ec);
+                  wire::Limits{.max_message_size = config_->settings.max_packet_size.bytes}) {}
+
+    ~ClientSession() {
+        if (counted_) runtime_.clients.fetch_sub(1, std::memory_order_relaxed);
+        if (cancel_key_) runtime_.cancels.remove(*cancel_key_);
     }
 
     asio::awaitable<void> run() {
-        auto startup = co_await within(config_->settings.client_login_timeout, negotiate_startup());
-        if (!startup) {
-            co_await fail("08P01", "client_login_timeout", "client_login_timeout");
-            co_return;
+        auto logged_in = co_await within(config_->settings.client_login_timeout, log_in());
+        if (!logged_in) {
+            co_await fail("08P01", "client_login_timeout");
+        } else if (*logged_in) {
+            if (config_->settings.log_connections) log::info(name(), " login attempt: ok");
+            bool going = true;
+            while (going)
+                going = co_await step();
         }
-        if (!*startup) co_return;
-        co_await relay(**startup);
+        finish();
     }
 
 private:
-    // Reads startup-phase packets until a StartupMessage for a configured database arrives;
-    // returns that packet rewritten for the server, or nullopt when the session is already over.
-    asio::awaitable<std::optional<std::vector<std::byte>>> negotiate_startup() {
+    // ---- Login ----
+
+    asio::awaitable<bool> log_in() {
+        auto outcome = co_await read_startup(client_, framer_, *config_);
+        if (auto* ended = std::get_if<StartupEnded>(&outcome)) {
+            end_reason_ = std::move(ended->reason);
+            co_return false;
+        }
+        if (auto* cancel = std::get_if<CancelRequested>(&outcome)) {
+            end_reason_ = "cancel request";
+            co_await forward_cancel(cancel->key);
+            co_return false;
+        }
+        startup_ = std::move(std::get<AcceptedStartup>(outcome));
+        if (runtime_.clients.fetch_add(1, std::memory_order_relaxed) >=
+            config_->settings.max_client_conn) {
+            runtime_.clients.fetch_sub(1, std::memory_order_relaxed);
+            co_await fail("53300", "no more connections allowed (max_client_conn)");
+            co_return false;
+        }
+        counted_ = true;
+        if (startup_.negotiate && !co_await negotiate_protocol()) co_return false;
+        if (!co_await authenticate()) co_return false;
+        co_return co_await welcome();
+    }
+
+    // The newest 3.x minor we speak is 0; the `_pq_.` options are all unknown to us.
+    asio::awaitable<bool> negotiate_protocol() {
+        wire::be::NegotiateProtocolVersion reply;
+        for (const auto& option : startup_.unrecognized_options)
+            reply.unrecognized_options.push_back(option);
+        wire::Writer writer;
+        reply.encode(writer);
+        co_return co_await write_all(client_, writer.bytes());
+    }
+
+    asio::awaitable<bool> authenticate() {
+        const Settings& settings = config_->settings;
+        const auto secret = find_secret(*config_, *runtime_.auth_users, startup_.user);
+        if (!secret && settings.auth_type == AuthType::trust) {
+            co_await fail("28000", "no such user: " + startup_.user);
+            co_return false;
+        }
+        const std::string unknown = secret ? std::string() : unguessable_secret();
+        auto outcome = co_await authenticate_client(client_, framer_, settings.auth_type,
+                                                    startup_.user, secret ? *secret : unknown);
+        if (!outcome) {
+            end_reason_ = outcome.error().reason;
+            co_return false;
+        }
+        pool_ = runtime_.pools.get(startup_.database, startup_.user);
+        mode_ = resolve_pool_mode(*config_, pool_->key());
+        // With the database's forced user, the client's password is not the servers'.
+        if (pool_->key().user == startup_.user) {
+            pool_->learn_credentials(outcome->password, outcome->scram_keys);
+        }
+        co_return true;
+    }
+
+    // AuthenticationOk is out; the rest comes from the pool, not from a server (reference.md
+    // 2.1): its ParameterStatus set with the client's own values where it chose them, our own
+    // BackendKeyData, ReadyForQuery.
+    asio::awaitable<bool> welcome() {
+        auto parameters = pool_->welcome_parameters();
+        if (parameters.empty()) {
+            // The pool's first client: a server must log in to tell us what to say.
+            auto server = co_await pool_->acquire(waiter(), worker_);
+            if (!server) {
+                co_await fail(server.error().sqlstate, server.error().message);
+                co_return false;
+            }
+            parameters = (*server)->welcome().parameters;
+            pool_->release(std::move(*server), pool::Release::clean);
+        }
+        wire::Writer writer;
+        for (const auto& parameter : parameters) {
+            // A value the client did not choose is the server default, which a later server
+            // must be set back to if another client changed it (PgBouncer varcache_fill_unset).
+            if (!startup_.parameters.get(parameter.name)) {
+                startup_.parameters.set(parameter.name, parameter.value);
+            }
+            const auto value = startup_.parameters.get(parameter.name).value_or(parameter.value);
+            wire::be::ParameterStatus{parameter.name, value}.encode(writer);
+        }
+        cancel_target_ = std::make_shared<CancelTarget>();
+        cancel_key_ = runtime_.cancels.add(cancel_target_);
+        wire::be::BackendKeyData{cancel_key_->process_id, cancel_key_->secret}.encode(writer);
+        wire::be::ReadyForQuery::idle().encode(writer);
+        co_return co_await write_all(client_, writer.bytes());
+    }
+
+    asio::awaitable<void> forward_cancel(const CancelKey& key) {
+        const auto target = runtime_.cancels.find(key);
+        if (!target) {
+            log::info(name(), " cancel request for an unknown key");
+            co_return;
+        }
+        auto link = target->current();
+        // PgBouncer: "not sending cancel request for client that is now idle".
+        if (!link) co_return;
+        co_await send_cancel(std::move(*link), config_->settings.cancel_wait_timeout);
+    }
+
+    // ---- Transactions ----
+
+    // One turn of the loop: read from whoever may speak, forward, release when done. False
+    // ends the session.
+    asio::awaitable<bool> step() {
+        if (!server_) {
+            if (!co_await read_client(config_->settings.client_idle_timeout)) co_return false;
+            co_return co_await forward_client();
+        }
+        // GCC 12 miscompiles a co_await in a switch condition (SIGILL on resume), hence ifs.
+        const Ready ready = server_speaks() ? Ready::server : co_await wait_either();
+        if (ready == Ready::timeout) {
+            co_await fail("25P03", "idle transaction timeout");
+            co_return false;
+        }
+        if (ready == Ready::client) {
+            if (!co_await read_client(Duration{0})) co_return false;
+            co_return co_await forward_client();
+        }
+        if (!co_await read_server()) co_return false;
+        co_return co_await forward_server();
+    }
+
+    // The server owes replies it will send without more input: reading the client meanwhile
+    // would only buffer its next requests.
+    bool server_speaks() {
+        const auto& tracker = server_->tracker();
+        return tracker.awaiting_replies() && !unflushed_ && !tracker.client_in_copy();
+    }
+
+    enum class Ready { client, server, timeout };
+
+    // Waits until the client or the server has something to say: inside a transaction the
+    // client's next request, a notification or a server's FATAL may come in either order.
+    asio::awaitable<Ready> wait_either() {
+        auto& server = server_->socket();
+        const Duration timeout = config_->settings.idle_transaction_timeout;
+        const bool in_transaction =
+            server_->tracker().transaction_status() != wire::be::TransactionStatus::idle;
+        if (timeout.count() > 0 && in_transaction) {
+            auto ready =
+                co_await (client_.async_wait(ClientSocket::wait_read, nothrow) ||
+                          server.async_wait(tcp::socket::wait_read, nothrow) || sleep_for(timeout));
+            co_return static_cast<Ready>(ready.index());
+        }
+        auto ready = co_await (client_.async_wait(ClientSocket::wait_read, nothrow) ||
+                               server.async_wait(tcp::socket::wait_read, nothrow));
+        co_return static_cast<Ready>(ready.index());
+    }
+
+    asio::awaitable<bool> read_client(Duration timeout) {
+        const auto space = framer_.prepare(read_chunk);
+        auto read = co_await within(
+            timeout, client_.async_read_some(asio::buffer(space.data(), space.size()), nothrow));
+        if (!read) {
+            co_await fail("08P01", "client_idle_timeout");
+            co_return false;
+        }
+        auto [ec, n] = *read;
+        if (ec) {
+            end_reason_ = "client unexpected eof";
+            co_return false;
+        }
+        framer_.commit(n);
+        co_return true;
+    }
+
+    asio::awaitable<bool> read_server() {
+        Duration timeout{0};
+        if (const Duration limit = config_->settings.query_timeout; limit.count() > 0) {
+            timeout =
+                std::chrono::duration_cast<Duration>(query_started_ + limit - pool::Clock::now());
+            if (timeout.count() <= 0) timeout = Duration{1};
+        }
+        auto& server = *server_;
+        const auto space = server.framer().prepare(read_chunk);
+        auto read = co_await within(
+            timeout,
+            server.socket().async_read_some(asio::buffer(space.data(), space.size()), nothrow));
+        if (!read) {
+            co_await fail("57014", "query_timeout");
+            co_return false;
+        }
+        auto [ec, n] = *read;
+        if (ec) {
+            co_await fail("08006", "server conn crashed?");
+            co_return false;
+        }
+        server.framer().commit(n);
+        co_return true;
+    }
+
+    // Forwards what the client sent, getting a server first if it has none.
+    asio::awaitable<bool> forward_client() {
+        out_.clear();
         for (;;) {
-            auto frame = co_await next_frame();
-            if (!frame) {
-                co_await fail("08P01", "invalid startup packet: " + frame.error().message(),
-                              "bad startup packet");
-                co_return std::nullopt;
+            auto piece = framer_.next_piece(hold_limit);
+            if (!piece) {
+                co_await fail("08P01", "invalid client message: " + piece.error().message());
+                co_return false;
             }
-            if (!*frame) co_return std::nullopt; // gone before saying anything useful
-            auto packet = wire::fe::parse_startup_packet(**frame);
-            if (!packet) {
-                co_await fail(packet.error() == wire::errc::unsupported_protocol ? "0A000"
-                                                                                 : "08P01",
-                              "unsupported startup packet: " + packet.error().message(),
-                              "bad startup packet");
-                co_return std::nullopt;
-            }
-            if (std::holds_alternative<wire::fe::SSLRequest>(*packet) ||
-                std::holds_alternative<wire::fe::GSSENCRequest>(*packet)) {
-                // Bytes sent behind the request would be read as if they had come through the
-                // encrypted channel: the buffer-stuffing attack (CVE-2021-23222 class).
-                if (!framer_.buffered().empty()) {
-                    log::warning(name(), " closing: received unencrypted data after SSL request");
-                    co_return std::nullopt;
-                }
-                const std::byte refuse[] = {std::byte{'N'}};
-                if (!co_await send(refuse)) co_return std::nullopt;
+            if (!*piece) break;
+            if ((*piece)->continuation) {
+                if (!dropping_)
+                    out_.push_back(asio::buffer((*piece)->bytes.data(), (*piece)->bytes.size()));
+                if ((*piece)->rest == 0) dropping_ = false;
                 continue;
             }
-            if (std::holds_alternative<wire::fe::CancelRequest>(*packet)) {
-                co_await relay_cancel((**frame).raw);
-                co_return std::nullopt;
+            const wire::Frame& frame = (*piece)->frame;
+            if (!is_frontend_message(frame.type)) {
+                co_await fail("08P01", std::string("unsupported frontend message type '") +
+                                           frame.type + "'");
+                co_return false;
             }
-            co_return co_await route(std::get<wire::fe::StartupMessage>(*packet));
+            if (frame.type == 'X') {
+                end_reason_ = "client close request";
+                co_return false;
+            }
+            if (!server_) {
+                // CopyData after the server went back to the pool (its COPY failed, and the
+                // client had more on the way) belongs to no transaction: drop it (PgBouncer
+                // #1471, "late COPY messages causing pool exhaustion").
+                if (is_copy_message(frame.type)) {
+                    dropping_ = (*piece)->rest > 0;
+                    continue;
+                }
+                if (!co_await link()) co_return false;
+            }
+            auto& tracker = server_->tracker();
+            if (!tracker.awaiting_replies()) query_started_ = pool::Clock::now();
+            unflushed_ =
+                !is_flush_point(frame.type) && (unflushed_ || !is_copy_message(frame.type));
+            tracker.on_frontend(frame);
+            out_.push_back(asio::buffer((*piece)->bytes.data(), (*piece)->bytes.size()));
+        }
+        if (server_ && !out_.empty()) {
+            auto [ec, n] = co_await asio::async_write(server_->socket(), out_, nothrow);
+            if (ec) {
+                co_await fail("08006", "server conn crashed?");
+                co_return false;
+            }
+        }
+        co_return settle();
+    }
+
+    // Gets a server for the client's next transaction and brings its settings in line.
+    asio::awaitable<bool> link() {
+        auto acquired = co_await pool_->acquire(waiter(), worker_);
+        if (!acquired) {
+            co_await fail(acquired.error().sqlstate, acquired.error().message);
+            co_return false;
+        }
+        server_ = std::move(*acquired);
+        server_dirty_ = false;
+        unflushed_ = false;
+        const auto& welcome = server_->welcome();
+        cancel_target_->link(ServerLink{pool_, server_->id(), waiter(), server_->endpoint(),
+                                        welcome.process_id, welcome.secret_key});
+        const auto sync = build_sync_query(startup_.parameters, server_->parameters());
+        if (!sync.empty()) {
+            wire::Writer writer;
+            wire::fe::Query{sync}.encode(writer);
+            sync_query_ = writer.take();
+            const wire::Frame frame{'Q', std::span(sync_query_).subspan(5), sync_query_};
+            server_->tracker().on_frontend(frame, wire::Route::skip, ++sync_tag_);
+            out_.push_back(asio::buffer(sync_query_));
+        }
+        co_return true;
+    }
+
+    // Forwards what the server sent, as the tracker routes it.
+    asio::awaitable<bool> forward_server() {
+        out_.clear();
+        auto& server = *server_;
+        auto& tracker = server.tracker();
+        for (;;) {
+            auto piece = server.framer().next_piece(hold_limit);
+            if (!piece) {
+                co_await fail("08P01", "server conn crashed? (invalid message from server)");
+                co_return false;
+            }
+            if (!*piece) break;
+            const auto bytes = asio::buffer((*piece)->bytes.data(), (*piece)->bytes.size());
+            if ((*piece)->continuation) {
+                if (long_server_message_forwarded_) out_.push_back(bytes);
+                continue;
+            }
+            const wire::Frame& frame = (*piece)->frame;
+            const auto disposition = tracker.on_backend(frame);
+            if (tracker.desynchronized()) {
+                co_await fail("08P01", "server conn out of sync");
+                co_return false;
+            }
+            if ((*piece)->rest == 0) observe(frame);
+            if (std::ranges::find(disposition.failed, sync_tag_) != disposition.failed.end()) {
+                co_await fail("08P01", "invalid server parameter");
+                co_return false;
+            }
+            long_server_message_forwarded_ = disposition.route == wire::Route::forward;
+            if (long_server_message_forwarded_) out_.push_back(bytes);
+            for (const auto fake : disposition.fakes) {
+                const auto reply = fake_reply_bytes(fake);
+                out_.push_back(asio::buffer(reply.data(), reply.size()));
+            }
+        }
+        if (!out_.empty()) {
+            auto [ec, n] = co_await asio::async_write(client_, out_, nothrow);
+            if (ec) {
+                end_reason_ = "client unexpected eof";
+                co_return false;
+            }
+        }
+        if (tracker.stray_ready_possible() && !tracker.awaiting_replies()) {
+            co_await probe_stray_ready();
+        }
+        if (mode_ == PoolMode::statement && !tracker.awaiting_replies() &&
+            tracker.transaction_status() != wire::be::TransactionStatus::idle) {
+            co_await fail("0A000", "transaction blocks not allowed in statement pooling mode");
+            co_return false;
+        }
+        co_return settle();
+    }
+
+    // What the session learns from a server message on its way: parameter changes (the
+    // client saw them, or asked for them through the sync query) and SETs of parameters no
+    // ParameterStatus reports, which would otherwise stay on the server for the next client.
+    void observe(const wire::Frame& frame) {
+        if (frame.type == wire::be::ParameterStatus::type) {
+            if (auto status = wire::be::ParameterStatus::parse(frame)) {
+                learn_parameter_status(server_->parameters(), *status);
+                learn_parameter_status(startup_.parameters, *status);
+            }
+        } else if (frame.type == wire::be::CommandComplete::type) {
+            auto complete = wire::be::CommandComplete::parse(frame);
+            if (complete && complete->tag == "SET") server_dirty_ = true;
         }
     }
 
-    asio::awaitable<std::optional<std::vector<std::byte>>>
-    route(const wire::fe::StartupMessage& startup) {
-        user_ = std::string(startup.parameter("user").value_or(""));
-        database_ = std::string(startup.parameter("database").value_or(""));
-        if (database_.empty()) database_ = user_; // libpq's rule when dbname is omitted
-        if (user_.empty()) {
-            co_await fail("28000", "no PostgreSQL user name specified in startup packet",
-                          "no user");
-            co_return std::nullopt;
-        }
-        const auto found = config_->databases.find(database_);
-        if (found == config_->databases.end()) {
-            co_await fail("3D000", "no such database: " + database_, "unknown database");
-            co_return std::nullopt;
-        }
-        database_config_ = &found->second;
-
-        // The server gets the configured dbname, which an alias database names differently;
-        // a client that sent no database name meant the one named like its user.
-        wire::fe::StartupMessage forwarded = startup;
-        std::erase_if(forwarded.parameters, [](const auto& p) { return p.name == "database"; });
-        forwarded.parameters.push_back({"database", database_config_->dbname});
+    // See ResponseTracker::stray_ready_possible(): an empty query settles whether a
+    // ReadyForQuery is still on its way.
+    asio::awaitable<void> probe_stray_ready() {
         wire::Writer writer;
-        forwarded.encode(writer);
-        co_return writer.take();
+        wire::fe::Query{""}.encode(writer);
+        probe_ = writer.take();
+        server_->tracker().on_frontend(wire::Frame{'Q', std::span(probe_).subspan(5), probe_},
+                                       wire::Route::skip);
+        co_await write_all(server_->socket(), probe_);
     }
 
-    // Connects to the database's first host, sends the startup packet, then copies bytes both
-    // ways until either side closes.
-    asio::awaitable<void> relay(std::span<const std::byte> startup) {
-        const Endpoint& host = database_config_->hosts.front();
-        auto server = co_await open_server(host, config_->settings.server_connect_timeout);
-        if (!server) {
-            const std::string why = server.error() == asio::error::timed_out
-                                        ? std::string("server_connect_timeout")
-                                        : server.error().message();
-            co_await fail("08006", "server connection to " + host.to_string() + " failed: " + why,
-                          why);
-            co_return;
+    // Lets the server go when the transaction is over (transaction and statement pooling).
+    bool settle() {
+        if (!server_ || mode_ == PoolMode::session || !server_->tracker().releasable()) return true;
+        release_server(reset_or_clean());
+        return true;
+    }
+
+    pool::Release reset_or_clean() const {
+        const Settings& settings = config_->settings;
+        if (settings.server_reset_query.empty()) return pool::Release::clean;
+        const bool reset =
+            mode_ == PoolMode::session || server_dirty_ || settings.server_reset_query_always;
+        return reset ? pool::Release::reset : pool::Release::clean;
+    }
+
+    void release_server(pool::Release how) {
+        cancel_target_->unlink();
+        pool_->release(std::move(server_), how);
+    }
+
+    // The session is over: a server in an unknown state is closed, never lent again.
+    void finish() {
+        if (server_) {
+            release_server(server_->tracker().releasable() ? reset_or_clean()
+                                                           : pool::Release::close);
         }
-        if (!co_await send_to(*server, startup) || !co_await send_to(*server, framer_.buffered()))
-            co_return;
-        co_await (pump(client_, *server) || pump(*server, client_));
-        log::info(name(), " closing: relay ended");
-    }
-
-    // A CancelRequest carries no database, and in relay mode the key it carries is the server's
-    // own, so it is passed verbatim to every configured host; a server ignores keys it did not
-    // issue.
-    asio::awaitable<void> relay_cancel(std::span<const std::byte> packet) {
-        for (const auto& [name, database] : config_->databases) {
-            for (const auto& host : database.hosts) {
-                auto server = co_await open_server(host, config_->settings.server_connect_timeout);
-                if (server) co_await send_to(*server, packet);
-            }
+        if (config_->settings.log_disconnections) {
+            log::info(name(), " closing because: ", end_reason_);
         }
-    }
-
-    static asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to) {
-        std::vector<std::byte> buffer(read_chunk);
-        for (;;) {
-            auto [read_ec, n] = co_await from.async_read_some(asio::buffer(buffer), nothrow);
-            if (read_ec) co_return;
-            auto [write_ec, written] =
-                co_await asio::async_write(to, asio::buffer(buffer.data(), n), nothrow);
-            if (write_ec) co_return;
-        }
-    }
-
-    // The next complete startup-phase frame; an empty optional when the client closed.
-    asio::awaitable<wire::Result<std::optional<wire::Frame>>> next_frame() {
-        for (;;) {
-            auto frame = framer_.next();
-            if (!frame || *frame) co_return frame;
-            const auto space = framer_.prepare(read_chunk);
-            auto [ec, n] =
-                co_await client_.async_read_some(asio::buffer(space.data(), space.size()), nothrow);
-            if (ec) co_return std::optional<wire::Frame>{};
-            framer_.commit(n);
-        }
-    }
-
-    asio::awaitable<bool> send(std::span<const std::byte> bytes) {
-        co_return co_await send_to(client_, bytes);
-    }
-
-    static asio::awaitable<bool> send_to(tcp::socket& socket, std::span<const std::byte> bytes) {
-        if (bytes.empty()) co_return true;
-        auto [ec, n] =
-            co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), nothrow);
-        co_return !ec;
     }
 
     // Ends the session the way PostgreSQL does: a FATAL ErrorResponse, then close.
-    asio::awaitable<void> fail(std::string_view sqlstate, const std::string& message,
-                               std::string_view reason) {
-        log::info(name(), " closing: ", reason);
-        wire::Writer writer;
-        wire::be::ErrorResponse::make(wire::be::Severity::fatal, sqlstate, message).encode(writer);
-        co_await send(writer.bytes());
+    asio::awaitable<void> fail(std::string_view sqlstate, std::string message) {
+        co_await write_all(client_, fatal_error(sqlstate, message));
+        end_reason_ = std::move(message);
     }
+
+    pool::WaiterId waiter() const { return pool::WaiterId{id_}; }
 
     std::string name() const {
-        return "C-" + std::to_string(id_) + " " + (database_.empty() ? "?" : database_) + "/" +
-               (user_.empty() ? "?" : user_) + "@" + peer_;
+        return "C-" + std::to_string(id_) + " " +
+               (startup_.database.empty() ? "?" : startup_.database) + "/" +
+               (startup_.user.empty() ? "?" : startup_.user) + "@" + peer_;
     }
 
-    tcp::socket client_;
+    ClientSocket client_;
+    Runtime& runtime_;
     std::shared_ptr<const Config> config_;
     std::uint64_t id_;
-    wire::Framer framer_;
+    int worker_;
     std::string peer_;
-    std::string database_;
-    std::string user_;
-    const DatabaseConfig* database_config_ = nullptr;
+    wire::Framer framer_;
+    AcceptedStartup startup_;
+    bool counted_ = false;
+    std::string end_reason_ = "client unexpected eof";
+
+    std::shared_ptr<ServerPool> pool_;
+    PoolMode mode_ = PoolMode::transaction;
+    std::shared_ptr<CancelTarget> cancel_target_;
+    std::optional<CancelKey> cancel_key_;
+
+    // The linked server, while the client has one.
+    std::unique_ptr<ServerConn> server_;
+    // The client sent extended-query messages that the server may hold until Sync or Flush.
+    bool unflushed_ = false;
+    // A SET ran: the server's settings beyond the tracked ones are the client's now.
+    bool server_dirty_ = false;
+    // The rest of a long client message goes nowhere (late CopyData).
+    bool dropping_ = false;
+    bool long_server_message_forwarded_ = false;
+    pool::TimePoint query_started_{};
+    std::uint64_t sync_tag_ = 0;
+    std::vector<std::byte> sync_query_;
+    std::vector<std::byte> probe_;
+    // What one forwarding step writes: views into a framer, plus our own few messages.
+    std::vector<asio::const_buffer> out_;
 };
 
 } // namespace
 
-asio::awaitable<void> serve_client(tcp::socket socket, std::shared_ptr<const Config> config,
-                                   std::uint64_t id) {
-    ClientSession session{std::move(socket), std::move(config), id};
+asio::awaitable<void> serve_client(ClientSocket socket, Runtime& runtime, std::uint64_t id,
+                                   int worker, std::string peer) {
+    ClientSession session{std::move(socket), runtime, id, worker, std::move(peer)};
     co_await session.run();
 }
 

@@ -2,12 +2,15 @@
 
 #include <boost/system/result.hpp>
 #include <csignal>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
 #include "proxy/asio.hpp"
+#include "proxy/auth_file.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/log.hpp"
+#include "proxy/runtime.hpp"
 
 namespace proxy {
 namespace {
@@ -39,34 +42,84 @@ boost::system::result<std::vector<tcp::endpoint>> resolve_listen_address(const E
     return std::vector{results.begin()->endpoint()};
 }
 
-} // namespace
+std::shared_ptr<const AuthUsers> load_users(const Config& config) {
+    if (config.settings.auth_file.empty()) return std::make_shared<const AuthUsers>();
+    auto loaded = load_auth_file(config.settings.auth_file);
+    if (!loaded) {
+        for (const auto& error : loaded.errors())
+            log::error(error.to_string());
+        return nullptr;
+    }
+    return std::make_shared<const AuthUsers>(loaded.users());
+}
 
-int run(std::shared_ptr<const Config> config) {
-    ListenerContext context{.config = config};
-    std::vector<std::unique_ptr<Worker>> workers;
-    for (unsigned i = 0; i < worker_count(*config); ++i)
-        workers.push_back(std::make_unique<Worker>());
-
-    for (const auto& address : config->settings.listen) {
+bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers) {
+    for (const auto& address : runtime.config->settings.listen) {
         const auto endpoints = resolve_listen_address(address);
         if (!endpoints) {
             log::error("could not listen on ", address.to_string(), ": ",
                        endpoints.error().message());
-            return 1;
+            return false;
         }
         for (const auto& endpoint : *endpoints) {
-            for (auto& worker : workers) {
-                tcp::acceptor acceptor{worker->io};
+            for (std::size_t i = 0; i < workers.size(); ++i) {
+                tcp::acceptor acceptor{workers[i]->io};
                 if (auto ec = open_acceptor(acceptor, endpoint)) {
                     log::error("could not listen on ", endpoint, ": ", ec.message());
-                    return 1;
+                    return false;
                 }
-                asio::co_spawn(worker->io, accept_clients(std::move(acceptor), context),
+                asio::co_spawn(workers[i]->io,
+                               accept_clients(std::move(acceptor), runtime, static_cast<int>(i)),
                                [](std::exception_ptr e) { log::failure("accept loop", e); });
             }
             log::info("listening on ", endpoint);
         }
     }
+    return true;
+}
+
+// PostgreSQL's socket name, so that `psql -h DIR -p PORT` finds us: DIR/.s.PGSQL.PORT, the
+// port being the first listen address's (PgBouncer's listen_port).
+bool listen_unix(Runtime& runtime, asio::io_context& io) {
+    const Settings& settings = runtime.config->settings;
+    if (settings.unix_socket_dir.empty()) return true;
+    const std::uint16_t port = settings.listen.empty() ? 6432 : settings.listen.front().port;
+    const auto path =
+        std::filesystem::path(settings.unix_socket_dir) / (".s.PGSQL." + std::to_string(port));
+    // A file left by a process that died; the TCP port, bound first, proves none runs now.
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+    asio::local::stream_protocol::acceptor acceptor{io};
+    boost::system::error_code ec;
+    if (!acceptor.open(asio::local::stream_protocol(), ec) &&
+        !acceptor.bind(asio::local::stream_protocol::endpoint(path.string()), ec)) {
+        acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        log::error("could not listen on ", path.string(), ": ", ec.message());
+        return false;
+    }
+    asio::co_spawn(io, accept_unix_clients(std::move(acceptor), runtime),
+                   [](std::exception_ptr e) { log::failure("unix accept loop", e); });
+    log::info("listening on ", path.string());
+    return true;
+}
+
+} // namespace
+
+int run(std::shared_ptr<const Config> config) {
+    auto users = load_users(*config);
+    if (!users) return 1;
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::vector<asio::any_io_executor> executors;
+    for (unsigned i = 0; i < worker_count(*config); ++i) {
+        workers.push_back(std::make_unique<Worker>());
+        executors.push_back(workers.back()->io.get_executor());
+    }
+    Runtime runtime{config, std::move(users), std::move(executors)};
+    if (!listen_tcp(runtime, workers) || !listen_unix(runtime, workers.front()->io)) return 1;
+    asio::co_spawn(workers.front()->io, runtime.pools.run_janitor(),
+                   [](std::exception_ptr e) { log::failure("janitor", e); });
 
     // Signals are taken on the main thread so no worker is ever interrupted mid-handler.
     asio::io_context main_io{1};

@@ -1,0 +1,121 @@
+#include "proxy/client_startup.hpp"
+
+#include "proxy/stream_io.hpp"
+#include "wire/be_error.hpp"
+#include "wire/fe_startup.hpp"
+#include "wire/writer.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace proxy {
+namespace {
+
+constexpr std::string_view protocol_option_prefix = "_pq_.";
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+    return std::ranges::equal(
+        a, b, [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
+}
+
+bool ignored(const Config& config, std::string_view name) {
+    return std::ranges::any_of(
+        config.settings.ignore_startup_parameters,
+        [name](const std::string& i) { return equal_ignoring_case(i, name); });
+}
+
+// Decides on a StartupMessage; ends the session with the error PostgreSQL or PgBouncer would
+// send when it cannot be served.
+StartupOutcome accept(const wire::fe::StartupMessage& startup, const Config& config) {
+    AcceptedStartup accepted;
+    accepted.user = std::string(startup.parameter("user").value_or(""));
+    accepted.database = std::string(startup.parameter("database").value_or(""));
+    if (accepted.database.empty()) accepted.database = accepted.user; // libpq's rule
+    accepted.application_name = std::string(startup.parameter("application_name").value_or(""));
+    accepted.negotiate = startup.version.minor > 0;
+
+    // `_pq_.` options are protocol extensions, answered by NegotiateProtocolVersion rather than
+    // refused (reference.md 2.1); everything else must be a parameter we keep in step.
+    wire::fe::StartupMessage settings = startup;
+    std::erase_if(settings.parameters, [&accepted](const wire::fe::Parameter& p) {
+        if (!p.name.starts_with(protocol_option_prefix)) return false;
+        accepted.unrecognized_options.emplace_back(p.name);
+        accepted.negotiate = true;
+        return true;
+    });
+    for (const auto& name : learn_startup(accepted.parameters, settings)) {
+        if (!ignored(config, name)) {
+            return StartupEnded{"unsupported startup parameter: " + name};
+        }
+    }
+    return accepted;
+}
+
+} // namespace
+
+std::vector<std::byte> fatal_error(std::string_view sqlstate, std::string_view message) {
+    wire::Writer writer;
+    wire::be::ErrorResponse::make(wire::be::Severity::fatal, sqlstate, message).encode(writer);
+    return writer.take();
+}
+
+asio::awaitable<StartupOutcome> read_startup(ClientSocket& socket, wire::Framer& framer,
+                                             const Config& config) {
+    const auto refuse = [&socket](std::string_view sqlstate,
+                                  std::string reason) -> asio::awaitable<StartupOutcome> {
+        co_await write_all(socket, fatal_error(sqlstate, reason));
+        co_return StartupEnded{std::move(reason)};
+    };
+    for (;;) {
+        auto frame = co_await read_frame(socket, framer);
+        if (!frame) {
+            co_return co_await refuse("08P01",
+                                      "invalid startup packet: " + frame.error().message());
+        }
+        if (!*frame) co_return StartupEnded{"client closed before startup"};
+        auto packet = wire::fe::parse_startup_packet(**frame);
+        if (!packet) {
+            co_return co_await refuse(packet.error() == wire::errc::unsupported_protocol ? "0A000"
+                                                                                         : "08P01",
+                                      "unsupported startup packet: " + packet.error().message());
+        }
+        if (std::holds_alternative<wire::fe::SSLRequest>(*packet) ||
+            std::holds_alternative<wire::fe::GSSENCRequest>(*packet)) {
+            // Bytes sent behind the request would be read as if they had come through the
+            // encrypted channel: the buffer-stuffing attack (CVE-2021-23222 class).
+            if (!framer.buffered().empty()) {
+                co_return StartupEnded{"received unencrypted data after SSL request"};
+            }
+            const std::byte no[] = {std::byte{'N'}};
+            if (!co_await write_all(socket, no)) co_return StartupEnded{"client gone"};
+            continue;
+        }
+        if (const auto* cancel = std::get_if<wire::fe::CancelRequest>(&*packet)) {
+            CancelRequested request;
+            request.key.process_id = cancel->process_id;
+            // A 3.2 client's longer key was never handed out by us: no client matches it.
+            if (cancel->secret_key.size() != request.key.secret.size()) {
+                co_return StartupEnded{"cancel request with an unknown key"};
+            }
+            std::ranges::copy(cancel->secret_key, request.key.secret.begin());
+            co_return request;
+        }
+        const auto& startup = std::get<wire::fe::StartupMessage>(*packet);
+        auto outcome = accept(startup, config);
+        if (auto* accepted = std::get_if<AcceptedStartup>(&outcome)) {
+            if (accepted->user.empty()) {
+                co_return co_await refuse("28000",
+                                          "no PostgreSQL user name specified in startup packet");
+            }
+            if (!config.databases.contains(accepted->database)) {
+                co_return co_await refuse("3D000", "no such database: " + accepted->database);
+            }
+            framer.set_phase(wire::Phase::typed);
+        } else if (auto* ended = std::get_if<StartupEnded>(&outcome)) {
+            co_return co_await refuse("08P01", ended->reason);
+        }
+        co_return outcome;
+    }
+}
+
+} // namespace proxy

@@ -1,0 +1,55 @@
+// The start of a client connection, up to an accepted StartupMessage (protocol docs,
+// "Start-up"): SSLRequest and GSSENCRequest are refused with 'N' until TLS lands, a
+// CancelRequest is handed back to the caller, protocol 2 and malformed packets are refused, and
+// the StartupMessage must name a user, a configured database and only parameters we can honour
+// (or that ignore_startup_parameters lists, as in PgBouncer).
+#pragma once
+
+#include "proxy/asio.hpp"
+#include "proxy/cancel_registry.hpp"
+#include "proxy/config.hpp"
+#include "proxy/parameter_sync.hpp"
+#include "wire/framer.hpp"
+
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace proxy {
+
+// A StartupMessage we accept.
+struct AcceptedStartup {
+    std::string user;
+    std::string database; // a key of Config::databases
+    ParameterSet parameters;
+    std::string application_name;
+    // Set when the client asked for a newer 3.x minor version or sent `_pq_.` options: the
+    // caller answers with NegotiateProtocolVersion, once, before authentication.
+    bool negotiate = false;
+    std::vector<std::string> unrecognized_options;
+};
+
+// The connection was opened to cancel a query.
+struct CancelRequested {
+    CancelKey key;
+};
+
+// The connection is over: the client left, or was sent an ErrorResponse (logged with its
+// `reason`).
+struct StartupEnded {
+    std::string reason;
+};
+
+using StartupOutcome = std::variant<AcceptedStartup, CancelRequested, StartupEnded>;
+
+// Reads startup-phase packets from `socket` through `framer` (startup phase) until one decides
+// the connection's purpose; on AcceptedStartup the framer is switched to the typed phase. No
+// timeout of its own: the caller bounds it with client_login_timeout.
+[[nodiscard]] asio::awaitable<StartupOutcome>
+read_startup(ClientSocket& socket, wire::Framer& framer, const Config& config);
+
+// A FATAL ErrorResponse, as PostgreSQL ends a session it refuses.
+[[nodiscard]] std::vector<std::byte> fatal_error(std::string_view sqlstate,
+                                                 std::string_view message);
+
+} // namespace proxy

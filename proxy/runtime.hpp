@@ -1,0 +1,38 @@
+// What every session on every worker shares for the life of the process.
+//
+// Thread safety: `config` and `auth_users` are immutable snapshots; `pools` and `cancels`
+// are thread-safe; the counters are atomic. `workers` is filled before any worker runs and not
+// changed after.
+#pragma once
+
+#include "proxy/auth_file.hpp"
+#include "proxy/cancel_registry.hpp"
+#include "proxy/config.hpp"
+#include "proxy/pools.hpp"
+#include "proxy/server_pool.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace proxy {
+
+struct Runtime {
+    Runtime(std::shared_ptr<const Config> config_, std::shared_ptr<const AuthUsers> auth_users_,
+            std::vector<asio::any_io_executor> executors)
+        : config(std::move(config_)),
+          auth_users(std::move(auth_users_)), workers{std::move(executors)},
+          pools(config, auth_users, workers) {}
+
+    std::shared_ptr<const Config> config;
+    std::shared_ptr<const AuthUsers> auth_users;
+    Workers workers;
+    Pools pools;
+    CancelRegistry cancels;
+    // Ids name clients in logs and SHOW CLIENTS, so they are unique across workers.
+    std::atomic<std::uint64_t> next_client_id{1};
+    // Client connections past their startup packet, for max_client_conn.
+    std::atomic<int> clients{0};
+};
+
+} // namespace proxy
