@@ -1,6 +1,6 @@
-// pgmarina in relay mode in front of a real PostgreSQL 15: what the startup handling promises
-// (database lookup, refusals with the right SQLSTATE, cancel, hostile first packets) and that
-// a client that behaves gets PostgreSQL itself.
+// pgmarina in front of a real PostgreSQL 15: what the start of a connection promises (database
+// lookup, authentication, refusals with the right SQLSTATE, cancel, hostile first packets) and
+// that a client that behaves gets to PostgreSQL.
 
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/pgmarina_process.hpp"
@@ -54,7 +54,11 @@ std::string config_for(const PgCluster& cluster, std::uint16_t listen_port,
            "\"]\n"
            "[databases.down]\n"
            "hosts = [\"127.0.0.1:" +
-           std::to_string(dead_port) + "\"]\n";
+           std::to_string(dead_port) +
+           "\"]\n"
+           "[users.scram_user]\n"
+           "password = \"" +
+           cluster.password("scram_user") + "\"\n";
 }
 
 // One cluster and one pgmarina for every case: starting them is most of a case's cost.
@@ -127,7 +131,7 @@ std::vector<std::byte> startup_packet(std::int32_t code, const std::vector<std::
 
 } // namespace
 
-TEST_SUITE("integration.relay") {
+TEST_SUITE("integration.startup") {
 
     TEST_CASE("a client reaches its database through pgmarina, by name and by alias") {
         for (const char* name : {"app", "alias"}) {
@@ -155,7 +159,7 @@ TEST_SUITE("integration.relay") {
         CHECK(conn.error_message().find("no such database: nosuchdb") != std::string::npos);
     }
 
-    TEST_CASE("a wrong password is refused by PostgreSQL with 28P01") {
+    TEST_CASE("a wrong password is refused with 28P01") {
         auto conn = pq::Connection::connect(
             setup().pgmarina.conninfo("scram_user", "not-the-password", "app"));
         CHECK_FALSE(conn.ok());
