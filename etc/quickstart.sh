@@ -27,6 +27,9 @@ unix_socket_dir = ""
 
 [databases.app]
 hosts = ["127.0.0.1:$PRIMARY_PORT"]
+
+[users.$SCRAM_USER]
+password = "$SCRAM_PASSWORD"
 TOML
 
 cat <<TEXT
