@@ -160,7 +160,7 @@ private:
                 co_return false;
             }
             parameters = (*server)->welcome().parameters;
-            pool_->release(std::move(*server), pool::Release::clean);
+            server->release(pool::Release::clean);
         }
         wire::Writer writer;
         for (const auto& parameter : parameters) {
@@ -457,7 +457,7 @@ private:
 
     void release_server(pool::Release how) {
         cancel_target_->unlink();
-        pool_->release(std::move(server_), how);
+        server_.release(how);
     }
 
     // The session is over: a server in an unknown state is closed, never lent again.
@@ -502,7 +502,7 @@ private:
     std::optional<CancelKey> cancel_key_;
 
     // The linked server, while the client has one.
-    std::unique_ptr<ServerConn> server_;
+    ServerLease server_;
     // The client sent extended-query messages that the server may hold until Sync or Flush.
     bool unflushed_ = false;
     // A SET ran: the server's settings beyond the tracked ones are the client's now.

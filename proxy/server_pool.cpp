@@ -15,7 +15,7 @@ struct ServerPool::WaitSlot {
 
     asio::any_io_executor executor;
     asio::steady_timer wake;
-    std::optional<AcquireResult> result;
+    std::optional<Delivery> result;
 };
 
 namespace {
@@ -48,7 +48,7 @@ asio::awaitable<AcquireResult> ServerPool::acquire(pool::WaiterId client, int wo
             std::lock_guard lock{mutex_};
             const auto at = now();
             if (login_error_ && core_.login_retry_at() > at && core_.stats(at).servers == 0) {
-                co_return AcquireResult{*login_error_};
+                co_return *login_error_;
             }
             waiting_[client] = slot;
             actions = core_.acquire(client, worker, at);
@@ -56,11 +56,11 @@ asio::awaitable<AcquireResult> ServerPool::acquire(pool::WaiterId client, int wo
         execute(std::move(actions), slot);
         while (!slot->result)
             co_await slot->wake.async_wait(nothrow);
-        AcquireResult result = std::move(*slot->result);
-        if (!result) co_return result;
-        std::unique_ptr<ServerConn>& server = *result;
+        Delivery delivery = std::move(*slot->result);
+        if (!delivery) co_return delivery.error();
+        std::unique_ptr<ServerConn>& server = *delivery;
         server->bind_to(executor);
-        if (server->looks_alive()) co_return result;
+        if (server->looks_alive()) co_return ServerLease(shared_from_this(), std::move(server));
         log::info(server->name(), " closing: server conn crashed? (went away while idle)");
         release(std::move(server), pool::Release::close);
     }
@@ -223,17 +223,30 @@ void ServerPool::execute(pool::Actions actions, const std::shared_ptr<WaitSlot>&
     }
 }
 
-void ServerPool::deliver(const std::shared_ptr<WaitSlot>& slot, AcquireResult result,
+void ServerPool::deliver(const std::shared_ptr<WaitSlot>& slot, Delivery delivery,
                          const std::shared_ptr<WaitSlot>& own) {
     if (slot == own) {
         // The acquiring session runs this very call on its own thread: no need to wake it.
-        slot->result = std::move(result);
+        slot->result = std::move(delivery);
         return;
     }
-    asio::post(slot->executor, [slot, result = std::move(result)]() mutable {
-        slot->result = std::move(result);
+    asio::post(slot->executor, [slot, delivery = std::move(delivery)]() mutable {
+        slot->result = std::move(delivery);
         slot->wake.cancel();
     });
+}
+
+ServerLease& ServerLease::operator=(ServerLease&& other) noexcept {
+    if (this != &other) {
+        release(pool::Release::close);
+        pool_ = std::move(other.pool_);
+        server_ = std::move(other.server_);
+    }
+    return *this;
+}
+
+void ServerLease::release(pool::Release how) {
+    if (server_) pool_->release(std::move(server_), how);
 }
 
 void ServerPool::fail_waiters_if_serverless(const ServerLoginError& error) {

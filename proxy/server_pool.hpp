@@ -50,7 +50,35 @@ struct ServerPoolSettings {
     std::string check_query; // "" sends an empty query, as PgBouncer's "<empty>"
 };
 
-using AcquireResult = boost::system::result<std::unique_ptr<ServerConn>, ServerLoginError>;
+class ServerPool;
+
+// A server lent to one client (design.md: the pool's Lease). Move-only. release() hands it back
+// the way the ResponseTracker allows; a lease dropped without release() (a session ended by an
+// exception) closes the server, which is never lent again in an unknown protocol state.
+class ServerLease {
+public:
+    ServerLease() = default;
+    ServerLease(std::shared_ptr<ServerPool> pool, std::unique_ptr<ServerConn> server) noexcept
+        : pool_(std::move(pool)), server_(std::move(server)) {}
+    ServerLease(ServerLease&&) noexcept = default;
+    ServerLease& operator=(ServerLease&& other) noexcept;
+    ServerLease(const ServerLease&) = delete;
+    ServerLease& operator=(const ServerLease&) = delete;
+    ~ServerLease() { release(pool::Release::close); }
+
+    [[nodiscard]] explicit operator bool() const noexcept { return server_ != nullptr; }
+    [[nodiscard]] ServerConn& operator*() const noexcept { return *server_; }
+    [[nodiscard]] ServerConn* operator->() const noexcept { return server_.get(); }
+
+    // Gives the server back (see pool::Release); the lease is empty afterwards.
+    void release(pool::Release how);
+
+private:
+    std::shared_ptr<ServerPool> pool_;
+    std::unique_ptr<ServerConn> server_;
+};
+
+using AcquireResult = boost::system::result<ServerLease, ServerLoginError>;
 
 class ServerPool : public std::enable_shared_from_this<ServerPool> {
 public:
@@ -66,7 +94,7 @@ public:
     // instead of waiting for the timeout).
     [[nodiscard]] asio::awaitable<AcquireResult> acquire(pool::WaiterId client, int worker);
 
-    // The client is done with `server` (see pool::Release for `how`).
+    // The client is done with `server` (see pool::Release for `how`); ServerLease calls it.
     void release(std::unique_ptr<ServerConn> server, pool::Release how);
 
     // CancelRequest bookkeeping (pool::Core::begin_cancel / end_cancel).
@@ -90,9 +118,11 @@ public:
 
 private:
     struct WaitSlot;
+    // What a waiting session is handed: a server, or why none comes.
+    using Delivery = boost::system::result<std::unique_ptr<ServerConn>, ServerLoginError>;
 
     void execute(pool::Actions actions, const std::shared_ptr<WaitSlot>& own = nullptr);
-    void deliver(const std::shared_ptr<WaitSlot>& slot, AcquireResult result,
+    void deliver(const std::shared_ptr<WaitSlot>& slot, Delivery delivery,
                  const std::shared_ptr<WaitSlot>& own);
     // Waiters would wait for query_wait_timeout only to be told nothing came: with no server
     // left after a failed login, they get its error now.
