@@ -366,7 +366,8 @@ private:
         out_.clear();
         auto& server = *server_;
         auto& tracker = server.tracker();
-        for (;;) {
+        bool transaction_refused = false;
+        while (!transaction_refused) {
             auto piece = server.framer().next_piece(hold_limit);
             if (!piece) {
                 co_await fail("08P01", "server conn crashed? (invalid message from server)");
@@ -389,7 +390,14 @@ private:
                 co_await fail("08P01", "invalid server parameter");
                 co_return false;
             }
-            long_server_message_forwarded_ = disposition.route == wire::Route::forward;
+            // Statement pooling: the ReadyForQuery that opens a transaction block is replaced by
+            // the error, so that the client's BEGIN itself fails (libpq reports the last result
+            // before ReadyForQuery).
+            transaction_refused = mode_ == PoolMode::statement &&
+                                  frame.type == wire::be::ReadyForQuery::type &&
+                                  tracker.transaction_status() != wire::be::TransactionStatus::idle;
+            long_server_message_forwarded_ =
+                disposition.route == wire::Route::forward && !transaction_refused;
             if (long_server_message_forwarded_) out_.push_back(bytes);
             for (const auto fake : disposition.fakes) {
                 const auto reply = fake_reply_bytes(fake);
@@ -403,13 +411,12 @@ private:
                 co_return false;
             }
         }
-        if (tracker.stray_ready_possible() && !tracker.awaiting_replies()) {
-            co_await probe_stray_ready();
-        }
-        if (mode_ == PoolMode::statement && !tracker.awaiting_replies() &&
-            tracker.transaction_status() != wire::be::TransactionStatus::idle) {
+        if (transaction_refused) {
             co_await fail("0A000", "transaction blocks not allowed in statement pooling mode");
             co_return false;
+        }
+        if (tracker.stray_ready_possible() && !tracker.awaiting_replies()) {
+            co_await probe_stray_ready();
         }
         co_return settle();
     }
