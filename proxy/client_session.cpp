@@ -31,12 +31,6 @@ bool is_frontend_message(char type) {
     return std::string_view("QPBDECSHFdcfX").find(type) != std::string_view::npos;
 }
 
-// After these the server answers without waiting for more input; after the other extended-query
-// messages it may wait for the client's Sync or Flush.
-bool is_flush_point(char type) {
-    return std::string_view("QFSHcf").find(type) != std::string_view::npos;
-}
-
 bool is_copy_message(char type) {
     return type == 'd' || type == 'c' || type == 'f';
 }
@@ -200,8 +194,12 @@ private:
             if (!co_await read_client(config_->settings.client_idle_timeout)) co_return false;
             co_return co_await forward_client();
         }
-        // GCC 12 miscompiles a co_await in a switch condition (SIGILL on resume), hence ifs.
-        const Ready ready = server_speaks() ? Ready::server : co_await wait_either();
+        // Linked, either side may speak first: the server its replies, a notification or a
+        // FATAL; the client the rest of a long message, its next pipelined request, or EOF,
+        // which must close the server at once rather than after its query (PgBouncer:
+        // "client disconnect while server was not ready"). GCC 12 miscompiles a co_await in a
+        // switch condition (SIGILL on resume), hence ifs.
+        const Ready ready = co_await wait_either();
         if (ready == Ready::timeout) {
             co_await fail("25P03", "idle transaction timeout");
             co_return false;
@@ -212,13 +210,6 @@ private:
         }
         if (!co_await read_server()) co_return false;
         co_return co_await forward_server();
-    }
-
-    // The server owes replies it will send without more input: reading the client meanwhile
-    // would only buffer its next requests.
-    bool server_speaks() {
-        const auto& tracker = server_->tracker();
-        return tracker.awaiting_replies() && !unflushed_ && !tracker.client_in_copy();
     }
 
     enum class Ready { client, server, timeout };
@@ -321,8 +312,6 @@ private:
             }
             auto& tracker = server_->tracker();
             if (!tracker.awaiting_replies()) query_started_ = pool::Clock::now();
-            unflushed_ =
-                !is_flush_point(frame.type) && (unflushed_ || !is_copy_message(frame.type));
             tracker.on_frontend(frame);
             out_.push_back(asio::buffer((*piece)->bytes.data(), (*piece)->bytes.size()));
         }
@@ -345,7 +334,6 @@ private:
         }
         server_ = std::move(*acquired);
         server_dirty_ = false;
-        unflushed_ = false;
         const auto& welcome = server_->welcome();
         cancel_target_->link(ServerLink{pool_, server_->id(), waiter(), server_->endpoint(),
                                         welcome.process_id, welcome.secret_key});
@@ -510,8 +498,6 @@ private:
 
     // The linked server, while the client has one.
     ServerLease server_;
-    // The client sent extended-query messages that the server may hold until Sync or Flush.
-    bool unflushed_ = false;
     // A SET ran: the server's settings beyond the tracked ones are the client's now.
     bool server_dirty_ = false;
     // The rest of a long client message goes nowhere (late CopyData).
