@@ -39,9 +39,8 @@ using pq::status_of;
 using pq::value_of;
 using pq::wait_readable;
 
-// `app` shares one server between all its clients; `app2` has two, for a client that must move
-// between servers; `big` is `app` again, for a case that may leave its server stuck; `sess` and
-// `stmt` are the same database in the other two pool modes.
+// `app` shares one server between all its clients; `big` is `app` again, for a case that may
+// leave its server stuck; `sess` and `stmt` are the same database in the other two pool modes.
 std::string config_for(const PgCluster& cluster, std::uint16_t port,
                        const std::filesystem::path& socket_dir) {
     const std::string hosts = "hosts = [\"127.0.0.1:" + std::to_string(cluster.port(0)) + "\"]\n";
@@ -54,8 +53,7 @@ std::string config_for(const PgCluster& cluster, std::uint16_t port,
            "client_login_timeout = 5\n"
            "server_connect_timeout = 2\n"
            "[databases.app]\n" +
-           hosts + "[databases.app2]\ndbname = \"app\"\npool_size = 2\n" + hosts +
-           "[databases.big]\ndbname = \"app\"\n" + hosts +
+           hosts + "[databases.big]\ndbname = \"app\"\n" + hosts +
            "[databases.sess]\ndbname = \"app\"\npool_mode = \"session\"\n" + hosts +
            "[databases.stmt]\ndbname = \"app\"\npool_mode = \"statement\"\n" + hosts +
            "[users.scram_user]\npassword = \"" + cluster.password("scram_user") + "\"\n";
@@ -181,40 +179,6 @@ TEST_SUITE("integration.pooling") {
         results = all_results(raw);
         REQUIRE(results.size() == 1);
         CHECK(value_of(results[0]) == "ax");
-    }
-
-    TEST_CASE("a named prepared statement still runs when the next transaction gets another "
-              "server") {
-        PGMARINA_LOG_ON_FAILURE();
-        auto client = connect("app2");
-        REQUIRE(client.exec("BEGIN").ok());
-        REQUIRE(PQsendPrepare(client.native(), "pid", "SELECT pg_backend_pid()", 0, nullptr) == 1);
-        REQUIRE(all_results(client.native()).size() == 1);
-        const std::string prepared_on = client.exec("SELECT pg_backend_pid()").value(0, 0);
-        REQUIRE(client.exec("COMMIT").ok());
-
-        // Two other clients take both servers; the one that is not the prepared-on server is
-        // given back, so the client's next transaction must run there.
-        auto first = connect("app2");
-        auto second = connect("app2");
-        REQUIRE(first.exec("BEGIN").ok());
-        REQUIRE(second.exec("BEGIN").ok());
-        const std::string first_pid = first.exec("SELECT pg_backend_pid()").value(0, 0);
-        const std::string second_pid = second.exec("SELECT pg_backend_pid()").value(0, 0);
-        REQUIRE(first_pid != second_pid);
-        REQUIRE((prepared_on == first_pid || prepared_on == second_pid));
-        auto& holder = prepared_on == first_pid ? first : second;
-        auto& other = prepared_on == first_pid ? second : first;
-        const std::string other_pid = prepared_on == first_pid ? second_pid : first_pid;
-        REQUIRE(other.exec("COMMIT").ok());
-
-        REQUIRE(PQsendQueryPrepared(client.native(), "pid", 0, nullptr, nullptr, nullptr, 0) == 1);
-        const auto results = all_results(client.native());
-        REQUIRE(results.size() == 1);
-        CHECK_MESSAGE(status_of(results[0]) == "PGRES_TUPLES_OK",
-                      std::string(PQresultErrorMessage(results[0].get())));
-        CHECK(value_of(results[0]) == other_pid);
-        CHECK(holder.exec("COMMIT").ok());
     }
 
     TEST_CASE("pipelined batches: an error aborts only its batch, and all are answered in order") {
@@ -506,27 +470,29 @@ TEST_SUITE("integration.pooling") {
             CHECK(other.exec("SELECT 'other'").value(0, 0) == "other");
         }
 
-        std::vector<Notice> notices;
-        PQsetNoticeReceiver(conn.native(), collect_notice, &notices);
-        const auto begin = conn.exec("BEGIN");
-        // The connection ends: libpq sees EOF. PQisBusy parses what came before it, where an
-        // ErrorResponse outside a query goes to the notice receiver.
+        // libpq reports the BEGIN's CommandComplete, then pgmarina's FATAL, then the closed
+        // connection, each as a result of its own: look at all of them, not only the last.
         PGconn* raw = conn.native();
+        REQUIRE(PQsendQuery(raw, "BEGIN") == 1);
+        std::string sqlstates;
+        std::string messages;
         const auto deadline = Clock::now() + 5s;
-        while (raw != nullptr && PQstatus(raw) == CONNECTION_OK &&
-               wait_readable(PQsocket(raw), deadline) && PQconsumeInput(raw) == 1) {
-            PQisBusy(raw);
+        for (;;) {
+            while (PQisBusy(raw) != 0 && wait_readable(PQsocket(raw), deadline) &&
+                   PQconsumeInput(raw) == 1) {}
+            PGresult* result = PQgetResult(raw);
+            if (result == nullptr) break;
+            if (const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE)) {
+                sqlstates += std::string(state) + " ";
+            }
+            messages += PQresultErrorMessage(result);
+            PQclear(result);
+            if (PQstatus(raw) == CONNECTION_BAD) break;
         }
-        if (raw != nullptr) PQisBusy(raw);
-        std::string after_begin;
-        for (const auto& notice : notices)
-            after_begin +=
-                " [" + notice.severity + " " + notice.sqlstate + " " + notice.message + "]";
-        INFO("BEGIN: " << begin.command_status() << begin.error_message()
-                       << "; then as notices:" << after_begin);
-        CHECK(begin.sqlstate() == "0A000");
-        CHECK(begin.error_message().find("transaction blocks not allowed") != std::string::npos);
-        CHECK((raw == nullptr || PQstatus(raw) == CONNECTION_BAD));
+        INFO("BEGIN's results: " << messages);
+        CHECK(sqlstates.find("0A000") != std::string::npos);
+        CHECK(messages.find("transaction blocks not allowed") != std::string::npos);
+        CHECK(PQstatus(raw) == CONNECTION_BAD);
 
         CHECK(setup().pgmarina.running());
         auto next = connect("stmt");
