@@ -105,6 +105,25 @@ void ServerPool::tick() {
     execute(std::move(actions));
 }
 
+bool ServerPool::needs_servers() const {
+    std::lock_guard lock{mutex_};
+    return core_.needs_servers();
+}
+
+std::optional<pool::TimePoint> ServerPool::evictable_since() const {
+    std::lock_guard lock{mutex_};
+    return core_.evictable_since();
+}
+
+void ServerPool::evict() {
+    pool::Actions actions;
+    {
+        std::lock_guard lock{mutex_};
+        actions = core_.evict();
+    }
+    execute(std::move(actions));
+}
+
 std::vector<ServerParameter> ServerPool::welcome_parameters() const {
     std::lock_guard lock{mutex_};
     return welcome_;
