@@ -201,7 +201,11 @@ private:
         // switch condition (SIGILL on resume), hence ifs.
         const Ready ready = co_await wait_either();
         if (ready == Ready::timeout) {
-            co_await fail("25P03", "idle transaction timeout");
+            if (server_->tracker().awaiting_replies()) {
+                co_await fail("57014", "query_timeout");
+            } else {
+                co_await fail("25P03", "idle transaction timeout");
+            }
             co_return false;
         }
         if (ready == Ready::client) {
@@ -218,10 +222,8 @@ private:
     // client's next request, a notification or a server's FATAL may come in either order.
     asio::awaitable<Ready> wait_either() {
         auto& server = server_->socket();
-        const Duration timeout = config_->settings.idle_transaction_timeout;
-        const bool in_transaction =
-            server_->tracker().transaction_status() != wire::be::TransactionStatus::idle;
-        if (timeout.count() > 0 && in_transaction) {
+        const Duration timeout = deadline();
+        if (timeout.count() > 0) {
             auto ready =
                 co_await (client_.async_wait(ClientSocket::wait_read, nothrow) ||
                           server.async_wait(tcp::socket::wait_read, nothrow) || sleep_for(timeout));
@@ -230,6 +232,21 @@ private:
         auto ready = co_await (client_.async_wait(ClientSocket::wait_read, nothrow) ||
                                server.async_wait(tcp::socket::wait_read, nothrow));
         co_return static_cast<Ready>(ready.index());
+    }
+
+    // How long wait_either() may wait, zero for ever: the rest of query_timeout while the
+    // server owes replies, idle_transaction_timeout while the client idles in a transaction.
+    Duration deadline() const {
+        const Settings& settings = config_->settings;
+        const auto& tracker = server_->tracker();
+        if (tracker.awaiting_replies()) {
+            if (settings.query_timeout.count() <= 0) return Duration{0};
+            const auto left = std::chrono::duration_cast<Duration>(
+                query_started_ + settings.query_timeout - pool::Clock::now());
+            return std::max(left, Duration{1});
+        }
+        if (tracker.transaction_status() == wire::be::TransactionStatus::idle) return Duration{0};
+        return settings.idle_transaction_timeout;
     }
 
     asio::awaitable<bool> read_client(Duration timeout) {
@@ -250,22 +267,10 @@ private:
     }
 
     asio::awaitable<bool> read_server() {
-        Duration timeout{0};
-        if (const Duration limit = config_->settings.query_timeout; limit.count() > 0) {
-            timeout =
-                std::chrono::duration_cast<Duration>(query_started_ + limit - pool::Clock::now());
-            if (timeout.count() <= 0) timeout = Duration{1};
-        }
         auto& server = *server_;
         const auto space = server.framer().prepare(read_chunk);
-        auto read = co_await within(
-            timeout,
-            server.socket().async_read_some(asio::buffer(space.data(), space.size()), nothrow));
-        if (!read) {
-            co_await fail("57014", "query_timeout");
-            co_return false;
-        }
-        auto [ec, n] = *read;
+        auto [ec, n] = co_await server.socket().async_read_some(
+            asio::buffer(space.data(), space.size()), nothrow);
         if (ec) {
             co_await fail("08006", "server conn crashed?");
             co_return false;
@@ -368,6 +373,15 @@ private:
                 continue;
             }
             const wire::Frame& frame = (*piece)->frame;
+            if (frame.type == wire::be::ErrorResponse::type && !tracker.awaiting_replies()) {
+                // Nobody asked: PostgreSQL is ending the session (pg_terminate_backend,
+                // idle_in_transaction_session_timeout, shutdown) with a FATAL before it closes.
+                // The client gets PostgreSQL's own words, then the session ends.
+                out_.push_back(bytes);
+                co_await asio::async_write(client_, out_, nothrow);
+                end_reason_ = "server conn crashed? (FATAL from server)";
+                co_return false;
+            }
             const auto disposition = tracker.on_backend(frame);
             if (tracker.desynchronized()) {
                 co_await fail("08P01", "server conn out of sync");
