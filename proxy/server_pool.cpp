@@ -28,6 +28,9 @@ template <class... F>
 struct Overloaded : F... {
     using F::operator()...;
 };
+// clang 14 has no class template argument deduction for aggregates yet.
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 } // namespace
 
