@@ -18,7 +18,12 @@ namespace {
 // One worker: a thread running its own io_context. A client session lives on one worker for its
 // whole life, so its state needs no locks.
 struct Worker {
-    asio::io_context io{1};
+    // An io_context whose pending handlers can be destroyed (shutdown) before it is.
+    struct Context : asio::io_context {
+        using asio::io_context::io_context;
+        using asio::io_context::shutdown;
+    };
+    Context io{1};
     std::thread thread;
 };
 
@@ -138,6 +143,17 @@ int run(std::shared_ptr<const Config> config) {
     main_io.run();
     for (auto& worker : workers)
         worker->thread.join();
+    // Destroying an io_context destroys its pending handlers: sessions, which use `runtime` and
+    // may own the last reference to a pool whose parked servers' sockets belong to another
+    // worker's io_context. Destroyed with the io_contexts, one after another, a session would
+    // close a socket of an io_context already gone (and touch `runtime`, destroyed before
+    // `workers`). So every worker's handlers go first, while all io_contexts and `runtime` exist.
+    // Twice: a session destroyed in the first pass can post a server to a waiter on a worker
+    // already shut down; the second pass destroys that handler too.
+    for (int pass = 0; pass < 2; ++pass) {
+        for (auto& worker : workers)
+            worker->io.shutdown();
+    }
     return 0;
 }
 

@@ -1,6 +1,8 @@
 #include "tests/support/pgmarina_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
+#include <doctest/doctest.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -118,6 +121,7 @@ PgmarinaProcess::PgmarinaProcess(const std::string& config_toml, std::uint16_t p
 
 PgmarinaProcess::~PgmarinaProcess() {
     stop();
+    fail_on_sanitizer_report();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
 }
@@ -130,6 +134,23 @@ void PgmarinaProcess::stop() {
         reaped_within(pid_, stop_timeout);
     }
     pid_ = -1;
+}
+
+void PgmarinaProcess::fail_on_sanitizer_report() const {
+    // Every sanitizer's report has a line "...Sanitizer: what": "WARNING: ThreadSanitizer: data
+    // race", "ERROR: AddressSanitizer: ...", "SUMMARY: UndefinedBehaviorSanitizer: ...".
+    const std::string output = log();
+    if (output.find("Sanitizer:") == std::string::npos) return;
+    std::cerr << "pgmarina (port " << port_ << ") reported a sanitizer error; its log:\n"
+              << output << std::endl;
+    if (doctest::is_running_in_test) {
+        FAIL_CHECK("pgmarina's log holds a sanitizer report (printed above)");
+        return;
+    }
+    // Destroyed after doctest's run (a static fixture): no test case is left to fail, so the
+    // process fails; meson counts it, and so does tests/summarize.py.
+    std::cout.flush();
+    std::_Exit(EXIT_FAILURE);
 }
 
 bool PgmarinaProcess::running() {

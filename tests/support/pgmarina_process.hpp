@@ -5,6 +5,12 @@
 // object is destroyed. The child gets SIGKILL if the test process dies first (PR_SET_PDEATHSIG),
 // so a crashed test leaves no proxy behind holding its port.
 //
+// A sanitizer report in pgmarina's log (ThreadSanitizer, AddressSanitizer, UBSan) fails the test
+// when the object is destroyed: the report is printed, and the current test case fails, or, for
+// a pgmarina kept until static destruction, the test process exits with EXIT_FAILURE. The
+// sanitizers report on the child's stderr, which no test reads, so without this check a race in
+// pgmarina would only show as the test's unrelated symptoms, or not at all.
+//
 // Thread safety: none; use one from one thread.
 
 #include <sys/types.h>
@@ -27,7 +33,7 @@ public:
     PgmarinaProcess(const std::string& config_toml, std::uint16_t port);
     PgmarinaProcess(const PgmarinaProcess&) = delete;
     PgmarinaProcess& operator=(const PgmarinaProcess&) = delete;
-    // SIGTERM, then SIGKILL if it has not exited within a few seconds.
+    // SIGTERM, then SIGKILL if it has not exited within a few seconds; then the sanitizer check.
     ~PgmarinaProcess();
 
     [[nodiscard]] std::uint16_t port() const { return port_; }
@@ -43,6 +49,7 @@ public:
 
 private:
     void stop();
+    void fail_on_sanitizer_report() const;
 
     std::filesystem::path dir_;
     std::uint16_t port_;
