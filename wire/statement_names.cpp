@@ -35,6 +35,20 @@ Result<ParseView> ParseView::parse(const Frame& frame) {
     return view;
 }
 
+Result<BindView> BindView::parse_start(const Frame& start) noexcept {
+    Reader r(start.body);
+    auto portal = r.cstr();
+    if (!portal) {
+        return portal.error();
+    }
+    auto statement = r.cstr();
+    if (!statement) {
+        return statement.error();
+    }
+    const std::size_t names = portal->size() + statement->size() + 2;
+    return BindView{*portal, *statement, start.body.subspan(names)};
+}
+
 std::string_view query_of(std::span<const std::byte> query_and_types) noexcept {
     const auto nul = std::ranges::find(query_and_types, std::byte{0});
     return {reinterpret_cast<const char*>(query_and_types.data()),

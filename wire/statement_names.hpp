@@ -44,6 +44,10 @@ struct BindView {
     [[nodiscard]] static Result<BindView> parse(const Frame& frame) {
         return detail::parse<BindView>(frame);
     }
+    // The names of a Bind from the start of it (wire::Framer::Piece::frame of a long message,
+    // or a whole one): `rest` is then the part of the body that has arrived after them. Both
+    // names are short, so a Bind too long to hold can still be renamed as it streams through.
+    [[nodiscard]] static Result<BindView> parse_start(const Frame& start) noexcept;
     void encode(Writer& w) const { detail::encode(w, *this); }
 };
 
