@@ -28,8 +28,7 @@ void append(std::vector<std::byte>& out, std::string_view text) {
 
 // The start of `bind` with its statement renamed: the length word (the whole message's, which
 // may not all have arrived) changes by as much as the name, the bytes after the names are kept.
-std::vector<std::byte> renamed_bind_start(const wire::Frame& start,
-                                          const wire::fe::BindView& bind,
+std::vector<std::byte> renamed_bind_start(const wire::Frame& start, const wire::fe::BindView& bind,
                                           std::string_view server_name) {
     std::uint32_t length = 0;
     for (std::size_t i = 1; i < 5; ++i)
@@ -52,9 +51,9 @@ wire::Frame frame_of(std::span<const std::byte> message) {
 } // namespace
 
 std::size_t message_hold(std::optional<char> type, std::size_t hold, std::size_t whole) noexcept {
-    const bool renamed_whole = type && (*type == wire::fe::ParseView::type ||
-                                        *type == wire::fe::Describe::type ||
-                                        *type == wire::fe::Close::type);
+    const bool renamed_whole =
+        type && (*type == wire::fe::ParseView::type || *type == wire::fe::Describe::type ||
+                 *type == wire::fe::Close::type);
     return renamed_whole ? std::max(hold, whole) : hold;
 }
 
@@ -90,8 +89,7 @@ bool PreparedStatements::on_client(const wire::Framer::Piece& piece, ServerConn&
 }
 
 // reference.md 3 step 5.
-bool PreparedStatements::parse(const wire::Framer::Piece& piece, ServerConn& server,
-                               Writes out) {
+bool PreparedStatements::parse(const wire::Framer::Piece& piece, ServerConn& server, Writes out) {
     const auto view = wire::fe::ParseView::parse(piece.frame);
     if (!view || view->statement.empty()) return false;
     stats_.client_parses.fetch_add(1, std::memory_order_relaxed);
@@ -176,8 +174,7 @@ bool PreparedStatements::close(const wire::Frame& frame, ServerConn& server, Wri
     return true;
 }
 
-bool PreparedStatements::use(const pool::StatementPtr& statement, ServerConn& server,
-                             Writes out) {
+bool PreparedStatements::use(const pool::StatementPtr& statement, ServerConn& server, Writes out) {
     // Closed after a stale plan error but not yet on the wire: the Close must come before the
     // Parse that prepares it again, or the server would answer 42P05.
     const auto due = std::ranges::find(due_, statement, &DueClose::statement);
@@ -199,8 +196,8 @@ bool PreparedStatements::use(const pool::StatementPtr& statement, ServerConn& se
 void PreparedStatements::send_parse(const pool::StatementPtr& statement, wire::Route route,
                                     Undo undo, ServerConn& server, Writes out) {
     stats_.server_parses.fetch_add(1, std::memory_order_relaxed);
-    send(encode(wire::fe::ParseView{statement->server_name(), statement->query_and_types()}),
-         route, std::move(undo), server, out);
+    send(encode(wire::fe::ParseView{statement->server_name(), statement->query_and_types()}), route,
+         std::move(undo), server, out);
 }
 
 // Close(S) with its reply swallowed (reference.md 3 step 4), appended to `buffer`, whose
@@ -218,8 +215,7 @@ void PreparedStatements::send_close(std::string_view server_name, pool::Statemen
         failed(tag, server);
 }
 
-void PreparedStatements::absorb(wire::FakeReply reply, Undo undo, ServerConn& server,
-                                Writes out) {
+void PreparedStatements::absorb(wire::FakeReply reply, Undo undo, ServerConn& server, Writes out) {
     auto& tracker = server.tracker();
     if (tracker.skipping_to_sync()) {
         (void)tracker.absorb(reply);

@@ -69,8 +69,7 @@ public:
     // A client message (a whole one or the start of a long one) on its way to `server`. True if
     // it was handled here: what it became is in `out` and in the tracker. False: the session
     // forwards it untouched as usual.
-    [[nodiscard]] bool on_client(const wire::Framer::Piece& piece, ServerConn& server,
-                                 Writes out);
+    [[nodiscard]] bool on_client(const wire::Framer::Piece& piece, ServerConn& server, Writes out);
 
     // A server message and what the tracker made of it; `whole` unless it is the start of a
     // long message.
@@ -123,8 +122,8 @@ private:
     bool use(const pool::StatementPtr& statement, ServerConn& server, Writes out);
     void send_parse(const pool::StatementPtr& statement, wire::Route route, Undo undo,
                     ServerConn& server, Writes out);
-    void send_close(std::string_view server_name, pool::StatementPtr statement,
-                    ServerConn& server, std::vector<std::byte>& buffer, std::size_t at);
+    void send_close(std::string_view server_name, pool::StatementPtr statement, ServerConn& server,
+                    std::vector<std::byte>& buffer, std::size_t at);
     void absorb(wire::FakeReply reply, Undo undo, ServerConn& server, Writes out);
     // Records `message` (which must stay where it is until written) with the tracker.
     void send(std::vector<std::byte> message, wire::Route route, std::optional<Undo> undo,

@@ -108,15 +108,15 @@ TEST_SUITE("integration.prepared_drivers") {
     }
 
     TEST_CASE("psycopg 3 with prepare_threshold=0") {
-        const auto result = run(pg_env(setup().port) + python + " " +
-                                script("psycopg_prepared.py"));
+        const auto result =
+            run(pg_env(setup().port) + python + " " + script("psycopg_prepared.py"));
         if (missing(result)) return;
         CHECK_MESSAGE(result.status == 0, result.output);
     }
 
     TEST_CASE("asyncpg with its default statement cache, 50 coroutines") {
-        const auto result = run(pg_env(setup().port) + python + " " +
-                                script("asyncpg_prepared.py"));
+        const auto result =
+            run(pg_env(setup().port) + python + " " + script("asyncpg_prepared.py"));
         if (missing(result)) return;
         CHECK_MESSAGE(result.status == 0, result.output);
     }

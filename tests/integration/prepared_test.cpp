@@ -69,9 +69,9 @@ Setup& setup() {
 pq::Connection connect(std::string_view dbname = "app") {
     auto& s = setup();
     auto conn = pq::Connection::connect(
-        dbname == "one" ? s.small.conninfo("scram_user", "unused", dbname)
-                        : s.pgmarina.conninfo("scram_user", s.cluster.password("scram_user"),
-                                              dbname));
+        dbname == "one"
+            ? s.small.conninfo("scram_user", "unused", dbname)
+            : s.pgmarina.conninfo("scram_user", s.cluster.password("scram_user"), dbname));
     REQUIRE_MESSAGE(conn.ok(), conn.error_message());
     return conn;
 }
@@ -230,8 +230,9 @@ TEST_SUITE("integration.prepared") {
         CHECK(raw.bind("a").execute().sync().replies(1) == "2DCZ");
         CHECK(raw.parse("a2", "SELECT 1").sync().replies(1) == "1Z");
         auto conn = connect("one");
-        CHECK(conn.exec("SELECT count(*) FROM pg_prepared_statements WHERE name = 'a'")
-                  .value(0, 0) == "0");
+        CHECK(
+            conn.exec("SELECT count(*) FROM pg_prepared_statements WHERE name = 'a'").value(0, 0) ==
+            "0");
     }
 
     TEST_CASE("Close(S) is answered by pgmarina and frees the client's name") {
@@ -258,11 +259,22 @@ TEST_SUITE("integration.prepared") {
         CHECK(raw.bind("p2").execute().sync().replies(1) == "E(26000)Z");
         CHECK(raw.parse("p2", "SELECT 2").parse("bad", "SELECT 3").sync().replies(1) == "11Z");
         // An error at execution skips a Close: the statement stays prepared.
-        CHECK(raw.parse("z", "SELECT 1 / (random() * 0)::int").bind("z").execute().close("p1").sync().replies(1) ==
-              "12E(22012)Z");
+        CHECK(raw.parse("z", "SELECT 1 / (random() * 0)::int")
+                  .bind("z")
+                  .execute()
+                  .close("p1")
+                  .sync()
+                  .replies(1) == "12E(22012)Z");
         CHECK(raw.bind("p1").execute().sync().replies(1) == "2DCZ");
         // Several batches in one write, the middle one failing.
-        CHECK(raw.bind("p2").execute().sync().bind("z").execute().sync().bind("bad").execute()
+        CHECK(raw.bind("p2")
+                  .execute()
+                  .sync()
+                  .bind("z")
+                  .execute()
+                  .sync()
+                  .bind("bad")
+                  .execute()
                   .sync()
                   .replies(3) == "2DCZ2E(22012)Z2DCZ");
     }
@@ -276,8 +288,7 @@ TEST_SUITE("integration.prepared") {
         RawClient other;
         CHECK(other.parse("g", "SELECT $1::int AS x").flush().replies(0) == "1");
         CHECK(other.sync().replies(1) == "Z");
-        CHECK(raw.describe(wire::fe::Describe::statement("nope")).sync().replies(1) ==
-              "E(26000)Z");
+        CHECK(raw.describe(wire::fe::Describe::statement("nope")).sync().replies(1) == "E(26000)Z");
     }
 
     TEST_CASE("max_prepared_statements = 2 closes the least recently used statements") {

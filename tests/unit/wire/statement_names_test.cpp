@@ -116,4 +116,26 @@ TEST_SUITE("wire.statement_names") {
         CHECK(encoded(Close::statement("PGMARINA_3")) ==
               msg('C', cat({raw("S"), str("PGMARINA_3")})));
     }
+
+    TEST_CASE("BindView::parse_start reads the names from the start of a long Bind") {
+        const Frame whole = frame_of(bind_bytes, Phase::typed);
+        SUBCASE("whole") {
+            const auto view = BindView::parse_start(whole);
+            REQUIRE(view);
+            CHECK(view->portal == "p1");
+            CHECK(view->statement == "s1");
+            CHECK(Bytes(view->rest.begin(), view->rest.end()) == bind_rest);
+        }
+        SUBCASE("only the names and two more bytes have arrived") {
+            const Frame start{whole.type, whole.body.first(8), whole.raw.first(13)};
+            const auto view = BindView::parse_start(start);
+            REQUIRE(view);
+            CHECK(view->statement == "s1");
+            CHECK(view->rest.size() == 2);
+        }
+        SUBCASE("not even the statement name: refused") {
+            const Frame start{whole.type, whole.body.first(4), whole.raw.first(9)};
+            CHECK_FALSE(BindView::parse_start(start));
+        }
+    }
 }
