@@ -296,10 +296,10 @@ private:
         fakes_.clear();
         if (prepared_) prepared_->begin_step();
         for (;;) {
-            const std::size_t hold =
-                prepared_ ? message_hold(framer_.next_type(), hold_limit,
-                                         config_->settings.max_packet_size.bytes)
-                          : hold_limit;
+            const std::size_t hold = prepared_
+                                         ? message_hold(framer_.next_type(), hold_limit,
+                                                        config_->settings.max_packet_size.bytes)
+                                         : hold_limit;
             auto piece = framer_.next_piece(hold);
             if (!piece) {
                 co_await fail("08P01", "invalid client message: " + piece.error().message());

@@ -1,8 +1,8 @@
 // What every session on every worker shares for the life of the process.
 //
 // Thread safety: `config` and `auth_users` are immutable snapshots; `pools`, `cancels` and
-// `statements` are thread-safe; the counters are atomic. `workers` is filled before any worker runs and not
-// changed after.
+// `statements` are thread-safe; the counters are atomic. `workers` is filled before any worker runs
+// and not changed after.
 #pragma once
 
 #include "pool/statement_cache.hpp"
