@@ -34,12 +34,6 @@ bool is_frontend_message(char type) {
     return std::string_view("QPBDECSHFdcfX").find(type) != std::string_view::npos;
 }
 
-// After these the server answers without waiting for more input; after the other extended-query
-// messages it may wait for the client's Sync or Flush.
-bool is_flush_point(char type) {
-    return std::string_view("QFSHcf").find(type) != std::string_view::npos;
-}
-
 bool is_copy_message(char type) {
     return type == 'd' || type == 'c' || type == 'f';
 }
@@ -207,10 +201,18 @@ private:
             if (!co_await read_client(config_->settings.client_idle_timeout)) co_return false;
             co_return co_await forward_client();
         }
-        // GCC 12 miscompiles a co_await in a switch condition (SIGILL on resume), hence ifs.
-        const Ready ready = server_speaks() ? Ready::server : co_await wait_either();
+        // Linked, either side may speak first: the server its replies, a notification or a
+        // FATAL; the client the rest of a long message, its next pipelined request, or EOF,
+        // which must close the server at once rather than after its query (PgBouncer:
+        // "client disconnect while server was not ready"). GCC 12 miscompiles a co_await in a
+        // switch condition (SIGILL on resume), hence ifs.
+        const Ready ready = co_await wait_either();
         if (ready == Ready::timeout) {
-            co_await fail("25P03", "idle transaction timeout");
+            if (server_->tracker().awaiting_replies()) {
+                co_await fail("57014", "query_timeout");
+            } else {
+                co_await fail("25P03", "idle transaction timeout");
+            }
             co_return false;
         }
         if (ready == Ready::client) {
@@ -221,23 +223,14 @@ private:
         co_return co_await forward_server();
     }
 
-    // The server owes replies it will send without more input: reading the client meanwhile
-    // would only buffer its next requests.
-    bool server_speaks() {
-        const auto& tracker = server_->tracker();
-        return tracker.awaiting_replies() && !unflushed_ && !tracker.client_in_copy();
-    }
-
     enum class Ready { client, server, timeout };
 
     // Waits until the client or the server has something to say: inside a transaction the
     // client's next request, a notification or a server's FATAL may come in either order.
     asio::awaitable<Ready> wait_either() {
         auto& server = server_->socket();
-        const Duration timeout = config_->settings.idle_transaction_timeout;
-        const bool in_transaction =
-            server_->tracker().transaction_status() != wire::be::TransactionStatus::idle;
-        if (timeout.count() > 0 && in_transaction) {
+        const Duration timeout = deadline();
+        if (timeout.count() > 0) {
             auto ready =
                 co_await (client_.async_wait(ClientSocket::wait_read, nothrow) ||
                           server.async_wait(tcp::socket::wait_read, nothrow) || sleep_for(timeout));
@@ -246,6 +239,21 @@ private:
         auto ready = co_await (client_.async_wait(ClientSocket::wait_read, nothrow) ||
                                server.async_wait(tcp::socket::wait_read, nothrow));
         co_return static_cast<Ready>(ready.index());
+    }
+
+    // How long wait_either() may wait, zero for ever: the rest of query_timeout while the
+    // server owes replies, idle_transaction_timeout while the client idles in a transaction.
+    Duration deadline() const {
+        const Settings& settings = config_->settings;
+        const auto& tracker = server_->tracker();
+        if (tracker.awaiting_replies()) {
+            if (settings.query_timeout.count() <= 0) return Duration{0};
+            const auto left = std::chrono::duration_cast<Duration>(
+                query_started_ + settings.query_timeout - pool::Clock::now());
+            return std::max(left, Duration{1});
+        }
+        if (tracker.transaction_status() == wire::be::TransactionStatus::idle) return Duration{0};
+        return settings.idle_transaction_timeout;
     }
 
     asio::awaitable<bool> read_client(Duration timeout) {
@@ -266,22 +274,10 @@ private:
     }
 
     asio::awaitable<bool> read_server() {
-        Duration timeout{0};
-        if (const Duration limit = config_->settings.query_timeout; limit.count() > 0) {
-            timeout =
-                std::chrono::duration_cast<Duration>(query_started_ + limit - pool::Clock::now());
-            if (timeout.count() <= 0) timeout = Duration{1};
-        }
         auto& server = *server_;
         const auto space = server.framer().prepare(read_chunk);
-        auto read = co_await within(
-            timeout,
-            server.socket().async_read_some(asio::buffer(space.data(), space.size()), nothrow));
-        if (!read) {
-            co_await fail("57014", "query_timeout");
-            co_return false;
-        }
-        auto [ec, n] = *read;
+        auto [ec, n] = co_await server.socket().async_read_some(
+            asio::buffer(space.data(), space.size()), nothrow);
         if (ec) {
             co_await fail("08006", "server conn crashed?");
             co_return false;
@@ -334,8 +330,6 @@ private:
             }
             auto& tracker = server_->tracker();
             if (!tracker.awaiting_replies()) query_started_ = pool::Clock::now();
-            unflushed_ =
-                !is_flush_point(frame.type) && (unflushed_ || !is_copy_message(frame.type));
             if (prepared_ && prepared_->on_client(**piece, *server_, {out_, fakes_})) continue;
             tracker.on_frontend(frame);
             out_.push_back(asio::buffer((*piece)->bytes.data(), (*piece)->bytes.size()));
@@ -371,7 +365,6 @@ private:
         }
         server_ = std::move(*acquired);
         server_dirty_ = false;
-        unflushed_ = false;
         const auto& welcome = server_->welcome();
         cancel_target_->link(ServerLink{pool_, server_->id(), waiter(), server_->endpoint(),
                                         welcome.process_id, welcome.secret_key});
@@ -406,6 +399,15 @@ private:
                 continue;
             }
             const wire::Frame& frame = (*piece)->frame;
+            if (frame.type == wire::be::ErrorResponse::type && !tracker.awaiting_replies()) {
+                // Nobody asked: PostgreSQL is ending the session (pg_terminate_backend,
+                // idle_in_transaction_session_timeout, shutdown) with a FATAL before it closes.
+                // The client gets PostgreSQL's own words, then the session ends.
+                out_.push_back(bytes);
+                co_await asio::async_write(client_, out_, nothrow);
+                end_reason_ = "server conn crashed? (FATAL from server)";
+                co_return false;
+            }
             const auto disposition = tracker.on_backend(frame);
             if (tracker.desynchronized()) {
                 co_await fail("08P01", "server conn out of sync");
@@ -543,8 +545,6 @@ private:
 
     // The linked server, while the client has one.
     ServerLease server_;
-    // The client sent extended-query messages that the server may hold until Sync or Flush.
-    bool unflushed_ = false;
     // A SET ran: the server's settings beyond the tracked ones are the client's now.
     bool server_dirty_ = false;
     // The rest of a long client message goes nowhere (late CopyData).

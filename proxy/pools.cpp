@@ -68,15 +68,42 @@ std::shared_ptr<ServerPool> Pools::get(std::string_view database, std::string_vi
     return pool;
 }
 
-void Pools::for_each(const std::function<void(ServerPool&)>& visit) {
+std::vector<std::shared_ptr<ServerPool>> Pools::snapshot() {
     std::vector<std::shared_ptr<ServerPool>> all;
-    {
-        std::lock_guard lock{mutex_};
-        for (const auto& [key, pool] : pools_)
-            all.push_back(pool);
+    std::lock_guard lock{mutex_};
+    for (const auto& [key, pool] : pools_)
+        all.push_back(pool);
+    return all;
+}
+
+void Pools::rebalance(const std::vector<std::shared_ptr<ServerPool>>& all) {
+    for (const auto& starving : all) {
+        if (!starving->needs_servers()) continue;
+        const pool::Key& key = starving->key();
+        bool database_full = false;
+        bool user_full = false;
+        {
+            std::lock_guard lock{mutex_};
+            database_full = database_caps_.find(key.database)->second->full();
+            user_full = user_caps_.find(key.user)->second->full();
+        }
+        // The slot must be one of every cap that is full, so the donor shares all of them.
+        std::shared_ptr<ServerPool> donor;
+        std::optional<pool::TimePoint> donor_since;
+        for (const auto& other : all) {
+            if (other == starving) continue;
+            if (database_full && other->key().database != key.database) continue;
+            if (user_full && other->key().user != key.user) continue;
+            const auto since = other->evictable_since();
+            if (since && (!donor_since || *since < *donor_since)) {
+                donor = other;
+                donor_since = since;
+            }
+        }
+        if (!donor) continue;
+        donor->evict();
+        starving->tick(); // its waiters take the freed slot now, not a janitor period later
     }
-    for (const auto& pool : all)
-        visit(*pool);
 }
 
 asio::awaitable<void> Pools::run_janitor() {
@@ -85,7 +112,10 @@ asio::awaitable<void> Pools::run_janitor() {
         timer.expires_after(janitor_period);
         auto [ec] = co_await timer.async_wait(nothrow);
         if (ec) co_return;
-        for_each([](ServerPool& pool) { pool.tick(); });
+        const auto all = snapshot();
+        for (const auto& pool : all)
+            pool->tick();
+        rebalance(all);
     }
 }
 

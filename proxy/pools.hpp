@@ -1,14 +1,13 @@
 // Every pool of the process, by (database, user), with the limits they share: the caps of
 // max_db_connections and max_user_connections, and the janitor that keeps them all in shape.
 //
-// Thread safety: get() and for_each() may be called from any worker; the map is guarded by a
-// mutex held only to find or create a pool.
+// Thread safety: get() may be called from any worker; the map is guarded by a mutex held only
+// to find or create a pool.
 #pragma once
 
 #include "proxy/auth_file.hpp"
 #include "proxy/server_pool.hpp"
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,12 +25,16 @@ public:
     [[nodiscard]] std::shared_ptr<ServerPool> get(std::string_view database,
                                                   std::string_view client_user);
 
-    void for_each(const std::function<void(ServerPool&)>& visit);
-
     // Ticks every pool about three times a second, as PgBouncer's janitor, until cancelled.
     asio::awaitable<void> run_janitor();
 
 private:
+    // A pool whose clients wait because max_db_connections or max_user_connections is reached
+    // gets a slot from the sibling pool (same database or same user) whose evictable server has
+    // been unused longest (PgBouncer's evict_connection / evict_user_connection).
+    void rebalance(const std::vector<std::shared_ptr<ServerPool>>& all);
+    [[nodiscard]] std::vector<std::shared_ptr<ServerPool>> snapshot();
+
     [[nodiscard]] std::shared_ptr<pool::Caps>
     caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all,
          std::string_view name, int max);

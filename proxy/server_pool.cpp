@@ -28,6 +28,9 @@ template <class... F>
 struct Overloaded : F... {
     using F::operator()...;
 };
+// clang 14 has no class template argument deduction for aggregates yet.
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 } // namespace
 
@@ -101,6 +104,25 @@ void ServerPool::tick() {
             for (auto& action : core_.retry(at))
                 actions.push_back(std::move(action));
         }
+    }
+    execute(std::move(actions));
+}
+
+bool ServerPool::needs_servers() const {
+    std::lock_guard lock{mutex_};
+    return core_.needs_servers();
+}
+
+std::optional<pool::TimePoint> ServerPool::evictable_since() const {
+    std::lock_guard lock{mutex_};
+    return core_.evictable_since();
+}
+
+void ServerPool::evict() {
+    pool::Actions actions;
+    {
+        std::lock_guard lock{mutex_};
+        actions = core_.evict();
     }
     execute(std::move(actions));
 }

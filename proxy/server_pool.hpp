@@ -113,6 +113,13 @@ public:
     // The janitor's periodic call: timeouts, min_pool_size, waiters a shared cap kept waiting.
     void tick();
 
+    // Sharing max_db_connections / max_user_connections with other pools (pool::Caps): this
+    // pool has waiters no server is coming for; when its least recently used evictable server
+    // was last used; close that server to free a slot for a sibling pool.
+    [[nodiscard]] bool needs_servers() const;
+    [[nodiscard]] std::optional<pool::TimePoint> evictable_since() const;
+    void evict();
+
     // The ParameterStatus set of the first server that logged in (PgBouncer's pool varcache),
     // which every client of the pool is welcomed with; empty until one has.
     [[nodiscard]] std::vector<ServerParameter> welcome_parameters() const;
