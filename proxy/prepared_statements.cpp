@@ -300,6 +300,9 @@ void PreparedStatements::on_server(const wire::Frame& frame, bool whole,
             if (disposition.route == wire::Route::forward) client_.clear();
         }
     }
+    // Every request written has been answered, so no tag can fail any more: a transaction of a
+    // million Binds must not keep a million tags until its server is released.
+    if (!server.tracker().awaiting_replies()) tags_.clear();
 }
 
 std::span<const std::byte> PreparedStatements::due_closes(ServerConn& server) {
