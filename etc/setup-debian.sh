@@ -8,6 +8,8 @@ packages=(
     g++ meson ninja-build pkg-config python3
     libboost1.81-dev libssl-dev libpq-dev libtomlplusplus-dev prometheus-cpp-dev doctest-dev
     postgresql-15 postgresql-contrib postgresql-client-15
+    # Drivers the prepared statement tests run (tests/drivers).
+    python3-psycopg python3-asyncpg libpostgresql-jdbc-java default-jdk-headless nodejs node-pg
 )
 for arg in "$@"; do
     case "$arg" in

@@ -5,6 +5,7 @@
 #include "proxy/deadline.hpp"
 #include "proxy/log.hpp"
 #include "proxy/pool_limits.hpp"
+#include "proxy/prepared_statements.hpp"
 #include "proxy/stream_io.hpp"
 #include "wire/be_error.hpp"
 #include "wire/be_query.hpp"
@@ -14,7 +15,9 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 #include <string_view>
 
 namespace proxy {
@@ -134,6 +137,10 @@ private:
         }
         pool_ = runtime_.pools.get(startup_.database, startup_.user);
         mode_ = resolve_pool_mode(*config_, pool_->key());
+        // In session pooling the client keeps its server, and its statements with it.
+        if (mode_ != PoolMode::session && config_->settings.max_prepared_statements > 0) {
+            prepared_.emplace(runtime_.statements, pool_->prepared_stats());
+        }
         // With the database's forced user, the client's password is not the servers'.
         if (pool_->key().user == startup_.user) {
             pool_->learn_credentials(outcome->password, outcome->scram_keys);
@@ -282,8 +289,14 @@ private:
     // Forwards what the client sent, getting a server first if it has none.
     asio::awaitable<bool> forward_client() {
         out_.clear();
+        fakes_.clear();
+        if (prepared_) prepared_->begin_step();
         for (;;) {
-            auto piece = framer_.next_piece(hold_limit);
+            const std::size_t hold = prepared_
+                                         ? message_hold(framer_.next_type(), hold_limit,
+                                                        config_->settings.max_packet_size.bytes)
+                                         : hold_limit;
+            auto piece = framer_.next_piece(hold);
             if (!piece) {
                 co_await fail("08P01", "invalid client message: " + piece.error().message());
                 co_return false;
@@ -317,8 +330,13 @@ private:
             }
             auto& tracker = server_->tracker();
             if (!tracker.awaiting_replies()) query_started_ = pool::Clock::now();
+            if (prepared_ && prepared_->on_client(**piece, *server_, {out_, fakes_})) continue;
             tracker.on_frontend(frame);
             out_.push_back(asio::buffer((*piece)->bytes.data(), (*piece)->bytes.size()));
+        }
+        if (server_ && prepared_) {
+            const auto closes = prepared_->due_closes(*server_);
+            if (!closes.empty()) out_.push_back(asio::buffer(closes.data(), closes.size()));
         }
         if (server_ && !out_.empty()) {
             auto [ec, n] = co_await asio::async_write(server_->socket(), out_, nothrow);
@@ -326,6 +344,14 @@ private:
                 co_await fail("08006", "server conn crashed?");
                 co_return false;
             }
+        }
+        // Replies made up for requests the server never saw, when nothing was owed before them.
+        std::vector<std::byte> replies;
+        for (const auto fake : fakes_)
+            std::ranges::copy(fake_reply_bytes(fake), std::back_inserter(replies));
+        if (!replies.empty() && !co_await write_all(client_, replies)) {
+            end_reason_ = "client unexpected eof";
+            co_return false;
         }
         co_return settle();
     }
@@ -388,6 +414,7 @@ private:
                 co_return false;
             }
             if ((*piece)->rest == 0) observe(frame);
+            if (prepared_) prepared_->on_server(frame, (*piece)->rest == 0, disposition, server);
             if (std::ranges::find(disposition.failed, sync_tag_) != disposition.failed.end()) {
                 co_await fail("08P01", "invalid server parameter");
                 co_return false;
@@ -415,6 +442,11 @@ private:
         }
         if (transaction_refused) {
             co_await fail("0A000", "transaction blocks not allowed in statement pooling mode");
+            co_return false;
+        }
+        if (const auto closes = prepared_ ? prepared_->due_closes(server) : std::span<std::byte>();
+            !closes.empty() && !co_await write_all(server.socket(), closes)) {
+            co_await fail("08006", "server conn crashed?");
             co_return false;
         }
         if (tracker.stray_ready_possible() && !tracker.awaiting_replies()) {
@@ -465,6 +497,7 @@ private:
     }
 
     void release_server(pool::Release how) {
+        if (prepared_) prepared_->on_released(*server_);
         cancel_target_->unlink();
         server_.release(how);
     }
@@ -523,6 +556,10 @@ private:
     std::vector<std::byte> probe_;
     // What one forwarding step writes: views into a framer, plus our own few messages.
     std::vector<asio::const_buffer> out_;
+    // Named prepared statements (reference.md 3); none in session pooling or when
+    // max_prepared_statements is 0, and then statement names pass through untouched.
+    std::optional<PreparedStatements> prepared_;
+    std::vector<wire::FakeReply> fakes_;
 };
 
 } // namespace

@@ -1,10 +1,11 @@
 // What every session on every worker shares for the life of the process.
 //
-// Thread safety: `config` and `auth_users` are immutable snapshots; `pools` and `cancels`
-// are thread-safe; the counters are atomic. `workers` is filled before any worker runs and not
-// changed after.
+// Thread safety: `config` and `auth_users` are immutable snapshots; `pools`, `cancels` and
+// `statements` are thread-safe; the counters are atomic. `workers` is filled before any worker runs
+// and not changed after.
 #pragma once
 
+#include "pool/statement_cache.hpp"
 #include "proxy/auth_file.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/config.hpp"
@@ -29,6 +30,8 @@ struct Runtime {
     Workers workers;
     Pools pools;
     CancelRegistry cancels;
+    // Every distinct named statement clients prepared, as PGMARINA_<n> (reference.md 3 step 2).
+    pool::StatementRegistry statements;
     // Ids name clients in logs and SHOW CLIENTS, so they are unique across workers.
     std::atomic<std::uint64_t> next_client_id{1};
     // Client connections past their startup packet, for max_client_conn.

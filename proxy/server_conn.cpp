@@ -4,6 +4,7 @@
 #include "proxy/keepalive.hpp"
 #include "proxy/stream_io.hpp"
 #include "wire/be_error.hpp"
+#include "wire/be_query.hpp"
 #include "wire/be_status.hpp"
 #include "wire/fe_query.hpp"
 #include "wire/writer.hpp"
@@ -13,6 +14,11 @@
 #include <cerrno>
 
 namespace proxy {
+
+bool deallocates_all(std::string_view command_tag) {
+    return command_tag == "DEALLOCATE ALL" || command_tag == "DISCARD ALL";
+}
+
 namespace {
 
 asio::awaitable<boost::system::error_code>
@@ -47,17 +53,19 @@ connect_and_log_in(pool::ServerId id, const std::string& pool_name, const Endpoi
         std::make_unique<ServerConn>(id,
                                      "S-" + std::to_string(static_cast<std::uint64_t>(id)) + " " +
                                          pool_name + "@" + host.to_string(),
-                                     std::move(socket), std::move(*welcome), max_message_size);
+                                     std::move(socket), std::move(*welcome), max_message_size,
+                                     static_cast<std::size_t>(settings.max_prepared_statements));
     co_return std::move(server);
 }
 
 } // namespace
 
 ServerConn::ServerConn(pool::ServerId id, std::string name, tcp::socket socket,
-                       ServerWelcome welcome, std::size_t max_message_size)
+                       ServerWelcome welcome, std::size_t max_message_size,
+                       std::size_t max_prepared_statements)
     : id_(id), name_(std::move(name)), socket_(std::move(socket)),
       framer_(wire::Phase::typed, wire::Limits{.max_message_size = max_message_size}),
-      welcome_(std::move(welcome)) {
+      welcome_(std::move(welcome)), statements_(max_prepared_statements) {
     boost::system::error_code ec;
     endpoint_ = socket_.remote_endpoint(ec);
     for (const auto& parameter : welcome_.parameters)
@@ -120,6 +128,12 @@ asio::awaitable<bool> run_maintenance_query(ServerConn& server, std::string_view
         case wire::be::ParameterStatus::type:
             if (auto status = wire::be::ParameterStatus::parse(message))
                 learn_parameter_status(server.parameters(), *status);
+            break;
+        case wire::be::CommandComplete::type:
+            // server_reset_query is DISCARD ALL by default: the statements are gone.
+            if (auto complete = wire::be::CommandComplete::parse(message);
+                complete && deallocates_all(complete->tag))
+                server.statements().clear();
             break;
         case wire::be::ReadyForQuery::type: {
             auto ready = wire::be::ReadyForQuery::parse(message);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "pool/ids.hpp"
+#include "pool/statement_cache.hpp"
 #include "proxy/asio.hpp"
 #include "proxy/config.hpp"
 #include "proxy/parameter_sync.hpp"
@@ -20,8 +21,9 @@ namespace proxy {
 
 class ServerConn {
 public:
+    // `max_prepared_statements` bounds statements(); 0 turns the cache off for this connection.
     ServerConn(pool::ServerId id, std::string name, tcp::socket socket, ServerWelcome welcome,
-               std::size_t max_message_size);
+               std::size_t max_message_size, std::size_t max_prepared_statements);
     ServerConn(const ServerConn&) = delete;
     ServerConn& operator=(const ServerConn&) = delete;
     ~ServerConn();
@@ -35,6 +37,10 @@ public:
     // The tracked parameters as the server last reported them.
     [[nodiscard]] ParameterSet& parameters() noexcept { return parameters_; }
     [[nodiscard]] const ServerWelcome& welcome() const noexcept { return welcome_; }
+    // The PGMARINA_<n> statements prepared on this connection (reference.md 3 step 4). It
+    // travels with the connection from client to client; a reset that runs DISCARD ALL or
+    // DEALLOCATE ALL empties it.
+    [[nodiscard]] pool::ServerStatements& statements() noexcept { return statements_; }
     // Where a CancelRequest for this connection goes.
     [[nodiscard]] const tcp::endpoint& endpoint() const noexcept { return endpoint_; }
 
@@ -59,6 +65,7 @@ private:
     wire::ResponseTracker tracker_;
     ParameterSet parameters_;
     ServerWelcome welcome_;
+    pool::ServerStatements statements_;
 };
 
 // Connects to `host` and logs in within server_connect_timeout, with the socket options and
@@ -66,6 +73,10 @@ private:
 [[nodiscard]] asio::awaitable<boost::system::result<std::unique_ptr<ServerConn>, ServerLoginError>>
 connect_server(pool::ServerId id, const std::string& pool_name, const Endpoint& host,
                const ServerCredentials& credentials, const Settings& settings);
+
+// The CommandComplete tags of the commands that drop every prepared statement of a session,
+// the client's and ours alike (reference.md 3 step 8).
+[[nodiscard]] bool deallocates_all(std::string_view command_tag);
 
 // Runs one simple query on a connection nobody else uses and reads up to its ReadyForQuery,
 // learning ParameterStatus reports on the way. True when it ended without error and outside a

@@ -50,6 +50,15 @@ struct ServerPoolSettings {
     std::string check_query; // "" sends an empty query, as PgBouncer's "<empty>"
 };
 
+// Prepared statement traffic of one pool, for SHOW STATS (PgBouncer 1.24's
+// total_client_parse_count, total_server_parse_count, total_bind_count). Incremented by the
+// sessions of any worker, read by anyone: relaxed atomics, no ordering implied between them.
+struct PreparedStats {
+    std::atomic<std::uint64_t> client_parses{0}; // named Parse messages from clients
+    std::atomic<std::uint64_t> server_parses{0}; // Parse messages we sent for them
+    std::atomic<std::uint64_t> binds{0};         // Bind messages of named statements
+};
+
 class ServerPool;
 
 // A server lent to one client (design.md: the pool's Lease). Move-only. release() hands it back
@@ -122,6 +131,7 @@ public:
 
     [[nodiscard]] const pool::Key& key() const noexcept { return key_; }
     [[nodiscard]] pool::Stats stats() const;
+    [[nodiscard]] PreparedStats& prepared_stats() noexcept { return prepared_stats_; }
 
 private:
     struct WaitSlot;
@@ -154,6 +164,7 @@ private:
     // a pool without servers get it at once, as PgBouncer's "server login has been failing".
     std::optional<ServerLoginError> login_error_;
     ServerCredentials credentials_; // settings_.credentials plus what clients revealed
+    PreparedStats prepared_stats_;
 };
 
 } // namespace proxy

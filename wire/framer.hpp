@@ -84,6 +84,16 @@ public:
     // phase `hold` is ignored: startup packets are small by limit and must be parsed whole.
     [[nodiscard]] Result<std::optional<Piece>> next_piece(std::size_t hold) noexcept;
 
+    // The type byte of the next message, once it has arrived, so that a caller can choose the
+    // `hold` for it (the prepared statement cache must see a whole Parse). std::nullopt in the
+    // startup phase, inside a long message, or with nothing buffered.
+    [[nodiscard]] std::optional<char> next_type() const noexcept {
+        if (phase_ != Phase::typed || remaining_ != 0 || begin_ == end_) {
+            return std::nullopt;
+        }
+        return static_cast<char>(buf_[begin_]);
+    }
+
     // Received bytes not yet returned by next() or next_piece(): after an SSLRequest, anything
     // here arrived in plaintext before the TLS handshake and must be rejected.
     [[nodiscard]] std::span<const std::byte> buffered() const noexcept {

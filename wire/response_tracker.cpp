@@ -40,7 +40,7 @@ bool ResponseTracker::on_frontend(const Frame& message, Route route, std::uint64
     return true;
 }
 
-std::span<const FakeReply> ResponseTracker::absorb(FakeReply reply) {
+std::span<const FakeReply> ResponseTracker::absorb(FakeReply reply, std::uint64_t tag) {
     fakes_.clear();
     failed_.clear();
     if (desynchronized_) {
@@ -58,7 +58,7 @@ std::span<const FakeReply> ResponseTracker::absorb(FakeReply reply) {
         fakes_.push_back(reply);
         return fakes_;
     }
-    enqueue({Request::absorbed, Route::forward, reply, 0});
+    enqueue({Request::absorbed, Route::forward, reply, tag});
     return {};
 }
 

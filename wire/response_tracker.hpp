@@ -86,8 +86,14 @@ public:
     // Records a client Parse or Close that the proxy answers itself rather than sending. Returns
     // the replies to write to the client now: this one if nothing the server owes comes before
     // it, none if it will follow a reply still to come (an on_backend() hands it out then), none
-    // either if the server would have skipped the request after an error.
-    [[nodiscard]] std::span<const FakeReply> absorb(FakeReply reply);
+    // either if the server would have skipped the request after an error (skipping_to_sync()
+    // tells that case apart beforehand). A nonzero `tag` is reported in Disposition::failed if
+    // an error before its turn drops it, as for on_frontend().
+    [[nodiscard]] std::span<const FakeReply> absorb(FakeReply reply, std::uint64_t tag = 0);
+
+    // After an error in an extended-query message, until the client's next Sync is written: the
+    // server discards what is written now, and a request absorbed now takes no effect either.
+    [[nodiscard]] bool skipping_to_sync() const noexcept { return skipping_; }
 
     // Classifies a message read from the server and moves the state along.
     [[nodiscard]] Disposition on_backend(const Frame& message);

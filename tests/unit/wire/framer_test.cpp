@@ -365,6 +365,27 @@ TEST_SUITE("wire.framer") {
         }
     }
 
+    TEST_CASE("next_type peeks at the next message's type, and only between messages") {
+        Framer framer(Phase::typed);
+        CHECK_FALSE(framer.next_type());
+        const Bytes big = msg('P', Bytes(100, std::byte{'x'}));
+        framer.feed(std::span(big).first(1));
+        CHECK(framer.next_type() == 'P');
+        framer.feed(std::span(big).subspan(1, 50));
+        auto start = framer.next_piece(20);
+        REQUIRE(start);
+        REQUIRE(*start);
+        CHECK(framer.next_type() == std::nullopt);
+        framer.feed(std::span(big).subspan(51));
+        while (auto piece = framer.next_piece(20)) {
+            if (!*piece) break;
+        }
+        CHECK_FALSE(framer.next_type());
+        Framer startup(Phase::startup);
+        startup.feed(big);
+        CHECK_FALSE(startup.next_type());
+    }
+
     TEST_CASE("next_piece hands out messages up to the hold limit whole, as next() does") {
         Framer framer(Phase::typed);
         Framer reference(Phase::typed);

@@ -97,6 +97,38 @@ TEST_SUITE("wire.response_tracker") {
         CHECK(tracker.releasable());
     }
 
+    TEST_CASE("an absorbed request dropped by an error reports its tag") {
+        // The prepared statement cache maps a client's name when it absorbs its Parse, and must
+        // unmap it if PostgreSQL would have skipped that Parse.
+        ResponseTracker tracker;
+        send(tracker, "B");
+        CHECK(tracker.absorb(FakeReply::parse_complete, 7).empty());
+        send(tracker, "S");
+        const Disposition error = tracker.on_backend(typed('E'));
+        CHECK(error.route == Route::forward);
+        CHECK(std::vector(error.failed.begin(), error.failed.end()) ==
+              std::vector<std::uint64_t>{7});
+        CHECK(error.fakes.empty());
+        CHECK(relay(tracker, "ZI") == "ZI");
+    }
+
+    TEST_CASE("skipping_to_sync: from an error until the next Sync is written") {
+        ResponseTracker tracker;
+        send(tracker, "BH");
+        CHECK_FALSE(tracker.skipping_to_sync());
+        CHECK(relay(tracker, "E") == "E");
+        CHECK(tracker.skipping_to_sync());
+        CHECK_FALSE(tracker.on_frontend(typed('P'), Route::forward, 3));
+        send(tracker, "S");
+        CHECK_FALSE(tracker.skipping_to_sync());
+
+        SUBCASE("a Sync written before the error: nothing more is skipped") {
+            send(tracker, "BS");
+            CHECK(relay(tracker, "ZIE") == "ZIE");
+            CHECK_FALSE(tracker.skipping_to_sync());
+        }
+    }
+
     TEST_CASE("a fake queued behind a flushed request follows that request's reply") {
         ResponseTracker tracker;
         send(tracker, "B");
