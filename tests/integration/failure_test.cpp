@@ -31,7 +31,7 @@ constexpr std::uint32_t max_packet_size = 1024 * 1024;
 // with one server, so that the next client gets the very server a failed client had.
 std::string config_for(const PgCluster& cluster, std::uint16_t listen_port) {
     const std::string hosts = "[\"127.0.0.1:" + std::to_string(cluster.port(0)) + "\"]\n";
-    return "[pgmarina]\nlisten = [\"127.0.0.1:" + std::to_string(listen_port) +
+    return "[pgmarina]\nworkers = 2\nlisten = [\"127.0.0.1:" + std::to_string(listen_port) +
            "\"]\n"
            "unix_socket_dir = \"\"\n"
            "auth_type = \"trust\"\n"

@@ -78,7 +78,7 @@ private:
     std::string config(const std::string& settings, const std::string& sections) const {
         const std::string primary =
             "[\"127.0.0.1:" + std::to_string(setup().cluster.port(0)) + "\"]\n";
-        return "[pgmarina]\nlisten = [\"127.0.0.1:" + std::to_string(port_) +
+        return "[pgmarina]\nworkers = 2\nlisten = [\"127.0.0.1:" + std::to_string(port_) +
                "\"]\nunix_socket_dir = \"\"\nserver_connect_timeout = 2\n" + settings +
                "[databases.app]\nhosts = " + primary +
                "[databases.alias]\ndbname = \"app\"\nhosts = " + primary + sections;

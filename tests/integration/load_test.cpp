@@ -33,7 +33,7 @@ namespace pq = support::pq;
 constexpr int pool_size = 5;
 
 std::string config_for(const PgCluster& cluster, std::uint16_t listen_port) {
-    return "[pgmarina]\nlisten = [\"127.0.0.1:" + std::to_string(listen_port) +
+    return "[pgmarina]\nworkers = 2\nlisten = [\"127.0.0.1:" + std::to_string(listen_port) +
            "\"]\n"
            "unix_socket_dir = \"\"\n"
            "default_pool_size = " +

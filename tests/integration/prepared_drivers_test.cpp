@@ -27,7 +27,7 @@ using support::PgmarinaProcess;
 // A pool of 5 servers. pgJDBC sends extra_float_digits at startup, which PgBouncer users list
 // in ignore_startup_parameters.
 std::string config_for(const PgCluster& cluster, std::uint16_t port) {
-    return "[pgmarina]\nlisten = [\"127.0.0.1:" + std::to_string(port) +
+    return "[pgmarina]\nworkers = 2\nlisten = [\"127.0.0.1:" + std::to_string(port) +
            "\"]\nunix_socket_dir = \"\"\npool_mode = \"transaction\"\n"
            "ignore_startup_parameters = [\"extra_float_digits\"]\n"
            "[databases.app]\npool_size = 5\nhosts = [\"127.0.0.1:" +

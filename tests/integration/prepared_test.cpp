@@ -40,7 +40,7 @@ namespace pq = support::pq;
 // clients need no password, so that the raw client can log in.
 std::string config_for(const PgCluster& cluster, std::uint16_t port, bool small) {
     const std::string hosts = "hosts = [\"127.0.0.1:" + std::to_string(cluster.port(0)) + "\"]\n";
-    std::string config = "[pgmarina]\nlisten = [\"127.0.0.1:" + std::to_string(port) +
+    std::string config = "[pgmarina]\nworkers = 2\nlisten = [\"127.0.0.1:" + std::to_string(port) +
                          "\"]\nunix_socket_dir = \"\"\npool_mode = \"transaction\"\n";
     if (small) {
         config += "auth_type = \"trust\"\nmax_prepared_statements = 2\n"

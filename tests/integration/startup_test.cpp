@@ -37,6 +37,7 @@ std::string config_for(const PgCluster& cluster, std::uint16_t listen_port,
                        std::uint16_t dead_port) {
     const std::string primary = "127.0.0.1:" + std::to_string(cluster.port(0));
     return "[pgmarina]\n"
+           "workers = 2\n"
            "listen = [\"127.0.0.1:" +
            std::to_string(listen_port) +
            "\"]\n"
