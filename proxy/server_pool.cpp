@@ -205,28 +205,8 @@ void ServerPool::execute(pool::Actions actions, const std::shared_ptr<WaitSlot>&
                     std::lock_guard lock{mutex_};
                     more(core_.closed(close.server, now()));
                 },
-                [&](const pool::Check& check) {
-                    std::unique_ptr<ServerConn> server;
-                    {
-                        std::lock_guard lock{mutex_};
-                        server = unpark(check.server);
-                    }
-                    const auto executor = server->socket().get_executor();
-                    asio::co_spawn(executor,
-                                   run_maintenance(std::move(server), settings_.check_query),
-                                   [](std::exception_ptr e) { log::failure("server check", e); });
-                },
-                [&](const pool::Reset& reset) {
-                    std::unique_ptr<ServerConn> server;
-                    {
-                        std::lock_guard lock{mutex_};
-                        server = unpark(reset.server);
-                    }
-                    const auto executor = server->socket().get_executor();
-                    asio::co_spawn(executor,
-                                   run_maintenance(std::move(server), settings_.reset_query),
-                                   [](std::exception_ptr e) { log::failure("server reset", e); });
-                },
+                [&](const pool::Check& check) { maintain(check.server, settings_.check_query); },
+                [&](const pool::Reset& reset) { maintain(reset.server, settings_.reset_query); },
                 [&](const pool::FailWaiter& fail) {
                     std::shared_ptr<WaitSlot> slot;
                     {
@@ -311,6 +291,18 @@ asio::awaitable<void> ServerPool::log_in(pool::ServerId id, int worker) {
         fail_waiters_if_serverless(server.error());
     }
     execute(std::move(actions));
+}
+
+void ServerPool::maintain(pool::ServerId id, const std::string& sql) {
+    std::unique_ptr<ServerConn> server;
+    {
+        std::lock_guard lock{mutex_};
+        server = unpark(id);
+    }
+    // On the worker the connection lives on: its socket belongs to that io_context.
+    const auto executor = server->socket().get_executor();
+    asio::co_spawn(executor, run_maintenance(std::move(server), sql),
+                   [](std::exception_ptr e) { log::failure("server check or reset", e); });
 }
 
 asio::awaitable<void> ServerPool::run_maintenance(std::unique_ptr<ServerConn> server,

@@ -145,6 +145,8 @@ private:
     // left after a failed login, they get its error now.
     void fail_waiters_if_serverless(const ServerLoginError& error);
     asio::awaitable<void> log_in(pool::ServerId id, int worker);
+    // Runs server_check_query or server_reset_query on a parked connection (Check, Reset).
+    void maintain(pool::ServerId id, const std::string& sql);
     asio::awaitable<void> run_maintenance(std::unique_ptr<ServerConn> server, std::string sql);
     [[nodiscard]] std::unique_ptr<ServerConn> unpark(pool::ServerId id);
 
