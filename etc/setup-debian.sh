@@ -8,9 +8,13 @@ packages=(
     g++ meson ninja-build pkg-config python3
     libboost1.81-dev libssl-dev libpq-dev libtomlplusplus-dev prometheus-cpp-dev doctest-dev
     postgresql-15 postgresql-contrib postgresql-client-15
-    # Drivers the prepared statement tests run (tests/drivers).
-    python3-psycopg python3-asyncpg libpostgresql-jdbc-java default-jdk-headless nodejs node-pg
+    # Drivers the prepared statement tests run (tests/drivers); node-postgres comes from npm below.
+    python3-psycopg python3-asyncpg libpostgresql-jdbc-java default-jdk-headless
 )
+# node-postgres from the npm registry: Debian's node-pg refuses to install next to a Node.js
+# from elsewhere (NodeSource), which our CI machines have; Debian's nodejs and npm otherwise.
+node_modules_prefix=/usr/local/lib/pgmarina-node
+command -v npm >/dev/null || packages+=(nodejs npm)
 for arg in "$@"; do
     case "$arg" in
         --with-fuzz) packages+=(clang libclang-rt-14-dev) ;;
@@ -23,18 +27,23 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if ((${#missing[@]} == 0)); then
-    exit 0
-fi
 
 sudo=()
 if ((EUID != 0)); then
     command -v sudo >/dev/null || { echo "setup-debian.sh: run as root or install sudo" >&2; exit 1; }
     sudo=(sudo)
 fi
-echo "setup-debian.sh: installing ${missing[*]}"
-"${sudo[@]}" apt-get update -qq
-# Debian's postgresql-15 may create a cluster on 5432; nothing here uses it: tests and the
-# quick start run their own throwaway servers on free loopback ports.
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+if ((${#missing[@]} > 0)); then
+    echo "setup-debian.sh: installing ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    # Debian's postgresql-15 may create a cluster on 5432; nothing here uses it: tests and the
+    # quick start run their own throwaway servers on free loopback ports.
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -d $node_modules_prefix/node_modules/pg ]]; then
+    echo "setup-debian.sh: installing node-postgres (pg) from npm into $node_modules_prefix"
+    "${sudo[@]}" npm install --silent --no-audit --no-fund --prefix "$node_modules_prefix" pg@8 \
+        >/dev/null
+fi

@@ -141,10 +141,10 @@ TEST_SUITE("integration.prepared_drivers") {
     }
 
     TEST_CASE("node-postgres named queries from 20 clients") {
-        // Debian's node-pg lives in /usr/share/nodejs, which a nodejs from elsewhere does not
-        // search by itself.
-        const auto result = run(pg_env(setup().port) + "NODE_PATH=/usr/share/nodejs node " +
-                                script("node_pg_prepared.js"));
+        // etc/setup-debian.sh installs node-postgres from npm under this prefix.
+        const auto result =
+            run(pg_env(setup().port) + "NODE_PATH=/usr/local/lib/pgmarina-node/node_modules node " +
+                script("node_pg_prepared.js"));
         if (missing(result)) return;
         CHECK_MESSAGE(result.status == 0, result.output);
     }
