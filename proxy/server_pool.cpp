@@ -139,11 +139,6 @@ void ServerPool::learn_credentials(const std::optional<std::string>& password,
     if (scram_keys) credentials_.scram_keys = *scram_keys;
 }
 
-pool::Stats ServerPool::stats() const {
-    std::lock_guard lock{mutex_};
-    return core_.stats(now());
-}
-
 std::unique_ptr<ServerConn> ServerPool::unpark(pool::ServerId id) {
     const auto found = parked_.find(id);
     if (found == parked_.end()) return nullptr;

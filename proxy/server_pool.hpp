@@ -130,7 +130,6 @@ public:
                            const std::optional<ScramKeys>& scram_keys);
 
     [[nodiscard]] const pool::Key& key() const noexcept { return key_; }
-    [[nodiscard]] pool::Stats stats() const;
     [[nodiscard]] PreparedStats& prepared_stats() noexcept { return prepared_stats_; }
 
 private:
