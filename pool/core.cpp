@@ -309,6 +309,19 @@ Stats Core::stats(TimePoint now) const {
     return stats;
 }
 
+std::vector<ServerView> Core::servers() const {
+    std::vector<ServerView> views;
+    views.reserve(servers_.size());
+    for (const auto& [id, server] : servers_) {
+        const bool linked = server.state == ServerState::active ||
+                            server.state == ServerState::being_canceled;
+        views.push_back({id, server.state, server.opened, server.last_used,
+                         linked ? std::optional(server.client) : std::nullopt,
+                         server.close_needed});
+    }
+    return views;
+}
+
 std::optional<ServerState> Core::state(ServerId server) const {
     const auto it = servers_.find(server);
     if (it == servers_.end()) {

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 namespace pool {
 
@@ -53,6 +54,16 @@ struct Stats {
     std::size_t servers = 0;
 
     friend bool operator==(const Stats&, const Stats&) = default;
+};
+
+// One server as SHOW SERVERS shows it.
+struct ServerView {
+    ServerId id{};
+    ServerState state = ServerState::login;
+    TimePoint opened;                 // connect_time
+    TimePoint last_used;              // request_time
+    std::optional<WaiterId> client;   // the linked client, while active or being canceled
+    bool close_needed = false;
 };
 
 // One (database, user) pool.
@@ -137,6 +148,8 @@ public:
     [[nodiscard]] const Key& key() const noexcept { return key_; }
     [[nodiscard]] const Limits& limits() const noexcept { return limits_; }
     [[nodiscard]] Stats stats(TimePoint now) const;
+    // Every server the Core knows, in no particular order.
+    [[nodiscard]] std::vector<ServerView> servers() const;
     // std::nullopt when the Core does not know the server (never opened, or forgotten).
     [[nodiscard]] std::optional<ServerState> state(ServerId server) const;
     // Some waiters have no server coming for them: retry() may help once a Caps slot frees up.

@@ -1,5 +1,8 @@
 #include "proxy/client_session.hpp"
 
+#include "proxy/admin_console.hpp"
+#include "proxy/admin_session.hpp"
+#include "proxy/client_activity.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/client_startup.hpp"
 #include "proxy/deadline.hpp"
@@ -67,6 +70,10 @@ public:
                   wire::Limits{.max_message_size = config_->settings.max_packet_size.bytes}) {}
 
     ~ClientSession() {
+        if (info_) {
+            info_->socket = nullptr;
+            runtime_.sessions.remove(id_);
+        }
         if (counted_) runtime_.clients.fetch_sub(1, std::memory_order_relaxed);
         if (cancel_key_) runtime_.cancels.remove(*cancel_key_);
     }
@@ -77,9 +84,13 @@ public:
             co_await fail("08P01", "client_login_timeout");
         } else if (*logged_in) {
             if (config_->settings.log_connections) log::info(name(), " login attempt: ok");
-            bool going = true;
-            while (going)
-                going = co_await step();
+            if (console_) {
+                co_await serve_console();
+            } else {
+                bool going = true;
+                while (going)
+                    going = co_await step();
+            }
         }
         finish();
     }
@@ -99,6 +110,10 @@ private:
             co_return false;
         }
         startup_ = std::move(std::get<AcceptedStartup>(outcome));
+        if (runtime_.shutting_down && !is_admin_database(*config_, startup_.database)) {
+            co_await fail("57P01", "pgmarina is shutting down");
+            co_return false;
+        }
         if (runtime_.clients.fetch_add(1, std::memory_order_relaxed) >=
             config_->settings.max_client_conn) {
             runtime_.clients.fetch_sub(1, std::memory_order_relaxed);
@@ -135,11 +150,17 @@ private:
             end_reason_ = outcome.error().reason;
             co_return false;
         }
+        if (is_admin_database(*config_, startup_.database)) co_return co_await admit_to_console();
+        if (runtime_.switches.disabled(startup_.database)) {
+            co_await fail("55000", "database does not allow connections: " + startup_.database);
+            co_return false;
+        }
         pool_ = runtime_.pools.get(startup_.database, startup_.user);
+        activity_.emplace(register_client(pool_->key()), pool_->traffic());
         mode_ = resolve_pool_mode(*config_, pool_->key());
         // In session pooling the client keeps its server, and its statements with it.
         if (mode_ != PoolMode::session && config_->settings.max_prepared_statements > 0) {
-            prepared_.emplace(runtime_.statements, pool_->prepared_stats());
+            prepared_.emplace(runtime_.statements, pool_->traffic());
         }
         // With the database's forced user, the client's password is not the servers'.
         if (pool_->key().user == startup_.user) {
@@ -148,11 +169,49 @@ private:
         co_return true;
     }
 
+    // Only admin_users and stats_users may use the console (reference.md 1.1).
+    asio::awaitable<bool> admit_to_console() {
+        const Settings& settings = config_->settings;
+        const auto listed = [&](const std::vector<std::string>& users) {
+            return std::ranges::find(users, startup_.user) != users.end();
+        };
+        const bool admin = listed(settings.admin_users);
+        if (!admin && !listed(settings.stats_users)) {
+            co_await fail("28000", "not allowed to use the admin console: " + startup_.user);
+            co_return false;
+        }
+        console_.emplace(runtime_, admin, id_);
+        register_client(pool::Key{startup_.database, ""});
+        co_return true;
+    }
+
+    std::shared_ptr<ClientInfo> register_client(pool::Key pool) {
+        info_ = std::make_shared<ClientInfo>();
+        info_->id = id_;
+        info_->user = startup_.user;
+        info_->database = startup_.database;
+        info_->pool = std::move(pool);
+        std::tie(info_->remote, info_->local) = socket_addresses(client_, listen_port(config_->settings));
+        info_->connect_time = ClientInfo::Clock::now();
+        info_->application_name =
+            std::string(startup_.parameters.get("application_name").value_or(""));
+        info_->executor = client_.get_executor();
+        info_->socket = &client_;
+        runtime_.sessions.add(info_);
+        return info_;
+    }
+
+    asio::awaitable<void> serve_console() {
+        end_reason_ = co_await serve_admin(
+            client_, framer_,
+            [this](const AdminCommand& command) { return console_->execute(command); });
+    }
+
     // AuthenticationOk is out; the rest comes from the pool, not from a server (reference.md
     // 2.1): its ParameterStatus set with the client's own values where it chose them, our own
     // BackendKeyData, ReadyForQuery.
     asio::awaitable<bool> welcome() {
-        auto parameters = pool_->welcome_parameters();
+        auto parameters = console_ ? console_parameters() : pool_->welcome_parameters();
         if (parameters.empty()) {
             // The pool's first client: a server must log in to tell us what to say.
             auto server = co_await pool_->acquire(waiter(), worker_);
@@ -270,6 +329,7 @@ private:
             co_return false;
         }
         framer_.commit(n);
+        activity_->received(n);
         co_return true;
     }
 
@@ -329,7 +389,10 @@ private:
                 if (!co_await link()) co_return false;
             }
             auto& tracker = server_->tracker();
-            if (!tracker.awaiting_replies()) query_started_ = pool::Clock::now();
+            if (!tracker.awaiting_replies()) {
+                query_started_ = pool::Clock::now();
+                activity_->request(query_started_);
+            }
             if (prepared_ && prepared_->on_client(**piece, *server_, {out_, fakes_})) continue;
             tracker.on_frontend(frame);
             out_.push_back(asio::buffer((*piece)->bytes.data(), (*piece)->bytes.size()));
@@ -353,17 +416,22 @@ private:
             end_reason_ = "client unexpected eof";
             co_return false;
         }
+        activity_->sent(replies.size());
+        if (prepared_) activity_->prepared_statements(prepared_->size());
         co_return settle();
     }
 
     // Gets a server for the client's next transaction and brings its settings in line.
     asio::awaitable<bool> link() {
+        activity_->waiting(pool::Clock::now());
+        co_await wait_while_paused();
         auto acquired = co_await pool_->acquire(waiter(), worker_);
         if (!acquired) {
             co_await fail(acquired.error().sqlstate, acquired.error().message);
             co_return false;
         }
         server_ = std::move(*acquired);
+        activity_->linked(server_->id(), pool::Clock::now());
         server_dirty_ = false;
         const auto& welcome = server_->welcome();
         cancel_target_->link(ServerLink{pool_, server_->id(), waiter(), server_->endpoint(),
@@ -378,6 +446,17 @@ private:
             out_.push_back(asio::buffer(sync_query_));
         }
         co_return true;
+    }
+
+    // PAUSE, KILL and SUSPEND hold new transactions until RESUME (PgBouncer's semantics). A
+    // poll, because a pause is rare and short-lived and the check costs one atomic load.
+    asio::awaitable<void> wait_while_paused() {
+        if (!runtime_.switches.paused(startup_.database)) co_return;
+        asio::steady_timer timer{client_.get_executor()};
+        while (runtime_.switches.paused(startup_.database)) {
+            timer.expires_after(std::chrono::milliseconds(100));
+            co_await timer.async_wait(nothrow);
+        }
     }
 
     // Forwards what the server sent, as the tracker routes it.
@@ -427,6 +506,9 @@ private:
                                   tracker.transaction_status() != wire::be::TransactionStatus::idle;
             long_server_message_forwarded_ =
                 disposition.route == wire::Route::forward && !transaction_refused;
+            if (long_server_message_forwarded_ && frame.type == wire::be::ReadyForQuery::type) {
+                activity_->ready(tracker.transaction_status(), pool::Clock::now());
+            }
             if (long_server_message_forwarded_) out_.push_back(bytes);
             for (const auto fake : disposition.fakes) {
                 const auto reply = fake_reply_bytes(fake);
@@ -439,6 +521,7 @@ private:
                 end_reason_ = "client unexpected eof";
                 co_return false;
             }
+            activity_->sent(n);
         }
         if (transaction_refused) {
             co_await fail("0A000", "transaction blocks not allowed in statement pooling mode");
@@ -499,6 +582,7 @@ private:
     void release_server(pool::Release how) {
         if (prepared_) prepared_->on_released(*server_);
         cancel_target_->unlink();
+        activity_->unlinked();
         server_.release(how);
     }
 
@@ -538,6 +622,11 @@ private:
     bool counted_ = false;
     std::string end_reason_ = "client unexpected eof";
 
+    // A console client has a console and no pool; everyone else the other way round.
+    std::optional<AdminConsole> console_;
+    std::shared_ptr<ClientInfo> info_;
+    // Reports to SHOW CLIENTS and SHOW STATS, for pool clients.
+    std::optional<ClientActivity> activity_;
     std::shared_ptr<ServerPool> pool_;
     PoolMode mode_ = PoolMode::transaction;
     std::shared_ptr<CancelTarget> cancel_target_;

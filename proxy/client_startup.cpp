@@ -123,7 +123,8 @@ asio::awaitable<StartupOutcome> read_startup(ClientSocket& socket, wire::Framer&
                 co_return co_await refuse(socket, "28000",
                                           "no PostgreSQL user name specified in startup packet");
             }
-            if (!config.databases.contains(accepted->database)) {
+            if (!config.databases.contains(accepted->database) &&
+                !is_admin_database(config, accepted->database)) {
                 co_return co_await refuse(socket, "3D000",
                                           "no such database: " + accepted->database);
             }

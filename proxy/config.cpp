@@ -255,4 +255,12 @@ std::shared_ptr<const Config> default_config() {
     return std::make_shared<const Config>();
 }
 
+std::uint16_t listen_port(const Settings& settings) {
+    return settings.listen.empty() ? 6432 : settings.listen.front().port;
+}
+
+bool is_admin_database(const Config& config, std::string_view name) {
+    return (name == "pgbouncer" || name == "pgmarina") && !config.databases.contains(name);
+}
+
 } // namespace proxy

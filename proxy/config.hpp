@@ -210,6 +210,14 @@ private:
 // Relative paths inside it are resolved against the directory part of `origin`.
 [[nodiscard]] LoadResult load_config_string(std::string_view toml, std::string_view origin);
 
+// The port the Unix socket is named after (.s.PGSQL.<port>): the first listen address's, as
+// PgBouncer's listen_port.
+[[nodiscard]] std::uint16_t listen_port(const Settings& settings);
+
+// The admin console's virtual databases, "pgbouncer" (so existing scripts and exporters work) and
+// "pgmarina", unless the configuration defines a real database of that name.
+[[nodiscard]] bool is_admin_database(const Config& config, std::string_view name);
+
 // Every setting at its default and no databases: what pgmarina runs without -c.
 [[nodiscard]] std::shared_ptr<const Config> default_config();
 

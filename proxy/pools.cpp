@@ -68,7 +68,7 @@ std::shared_ptr<ServerPool> Pools::get(std::string_view database, std::string_vi
     return pool;
 }
 
-std::vector<std::shared_ptr<ServerPool>> Pools::snapshot() {
+std::vector<std::shared_ptr<ServerPool>> Pools::all() {
     std::vector<std::shared_ptr<ServerPool>> all;
     std::lock_guard lock{mutex_};
     for (const auto& [key, pool] : pools_)
@@ -106,16 +106,60 @@ void Pools::rebalance(const std::vector<std::shared_ptr<ServerPool>>& all) {
     }
 }
 
+std::map<std::string, TrafficTotals, std::less<>> Pools::traffic_by_database() {
+    std::map<std::string, TrafficTotals, std::less<>> totals;
+    for (const auto& pool : all())
+        totals[pool->key().database] += pool->traffic().read();
+    return totals;
+}
+
+std::map<std::string, TrafficTotals, std::less<>> Pools::traffic_averages() const {
+    std::lock_guard lock{period_mutex_};
+    return averages_;
+}
+
+void Pools::roll_stats_period() {
+    auto totals = traffic_by_database();
+    std::lock_guard lock{period_mutex_};
+    averages_.clear();
+    for (const auto& [database, end] : totals) {
+        const auto start = period_start_.find(database);
+        averages_[database] = period_averages(
+            start == period_start_.end() ? TrafficTotals{} : start->second, end,
+            config_->settings.stats_period);
+    }
+    period_start_ = std::move(totals);
+}
+
+std::pair<int, int> Pools::database_connections(std::string_view database) {
+    std::lock_guard lock{mutex_};
+    const auto found = database_caps_.find(database);
+    if (found == database_caps_.end()) return {0, 0};
+    return {found->second->current(), found->second->max()};
+}
+
+std::pair<int, int> Pools::user_connections(std::string_view user) {
+    std::lock_guard lock{mutex_};
+    const auto found = user_caps_.find(user);
+    if (found == user_caps_.end()) return {0, 0};
+    return {found->second->current(), found->second->max()};
+}
+
 asio::awaitable<void> Pools::run_janitor() {
     asio::steady_timer timer{co_await asio::this_coro::executor};
+    auto period_ends = pool::Clock::now() + config_->settings.stats_period;
     for (;;) {
+        if (pool::Clock::now() >= period_ends) {
+            roll_stats_period();
+            period_ends += config_->settings.stats_period;
+        }
         timer.expires_after(janitor_period);
         auto [ec] = co_await timer.async_wait(nothrow);
         if (ec) co_return;
-        const auto all = snapshot();
-        for (const auto& pool : all)
+        const auto pools = all();
+        for (const auto& pool : pools)
             pool->tick();
-        rebalance(all);
+        rebalance(pools);
     }
 }
 

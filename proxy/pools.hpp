@@ -9,6 +9,8 @@
 #include "proxy/server_pool.hpp"
 
 #include <map>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -26,14 +28,26 @@ public:
                                                   std::string_view client_user);
 
     // Ticks every pool about three times a second, as PgBouncer's janitor, until cancelled.
+    // Every stats_period it also takes the reading that traffic_averages() reports.
     asio::awaitable<void> run_janitor();
+
+    // Every pool created so far.
+    [[nodiscard]] std::vector<std::shared_ptr<ServerPool>> all();
+    // The pools' counters summed by database (SHOW STATS totals).
+    [[nodiscard]] std::map<std::string, TrafficTotals, std::less<>> traffic_by_database();
+    // PgBouncer's averages over the last complete stats_period, by database.
+    [[nodiscard]] std::map<std::string, TrafficTotals, std::less<>> traffic_averages() const;
+    // Servers open against `database` (all states), and its max_db_connections (0: none).
+    [[nodiscard]] std::pair<int, int> database_connections(std::string_view database);
+    // The same for the servers logged in as `user`, and its max_user_connections.
+    [[nodiscard]] std::pair<int, int> user_connections(std::string_view user);
 
 private:
     // A pool whose clients wait because max_db_connections or max_user_connections is reached
     // gets a slot from the sibling pool (same database or same user) whose evictable server has
     // been unused longest (PgBouncer's evict_connection / evict_user_connection).
     void rebalance(const std::vector<std::shared_ptr<ServerPool>>& all);
-    [[nodiscard]] std::vector<std::shared_ptr<ServerPool>> snapshot();
+    void roll_stats_period();
 
     [[nodiscard]] std::shared_ptr<pool::Caps>
     caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all,
@@ -48,6 +62,10 @@ private:
     std::map<pool::Key, std::shared_ptr<ServerPool>> pools_;
     std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>> database_caps_;
     std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>> user_caps_;
+
+    mutable std::mutex period_mutex_;
+    std::map<std::string, TrafficTotals, std::less<>> period_start_;
+    std::map<std::string, TrafficTotals, std::less<>> averages_;
 };
 
 } // namespace proxy

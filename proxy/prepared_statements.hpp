@@ -53,7 +53,7 @@ namespace proxy {
 
 class PreparedStatements {
 public:
-    PreparedStatements(pool::StatementRegistry& registry, PreparedStats& stats)
+    PreparedStatements(pool::StatementRegistry& registry, TrafficStats& stats)
         : registry_(registry), stats_(stats) {}
 
     // Where on_client() puts what it writes: views into this object (valid until the next
@@ -132,7 +132,7 @@ private:
     void failed(std::uint64_t tag, ServerConn& server);
 
     pool::StatementRegistry& registry_;
-    PreparedStats& stats_;
+    TrafficStats& stats_;
     pool::ClientStatements client_;
     // Requests written since the server was last released whose failure undoes something.
     std::unordered_map<std::uint64_t, Undo> tags_;

@@ -1,19 +1,24 @@
 // What every session on every worker shares for the life of the process.
 //
-// Thread safety: `config` and `auth_users` are immutable snapshots; `pools`, `cancels` and
-// `statements` are thread-safe; the counters are atomic. `workers` is filled before any worker runs
+// Thread safety: `config` and `auth_users` are immutable snapshots; `pools`, `cancels`,
+// `statements`, `sessions` and `switches` are thread-safe; the counters are atomic. `workers` is filled before any worker runs
 // and not changed after.
 #pragma once
 
 #include "pool/statement_cache.hpp"
 #include "proxy/auth_file.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/client_registry.hpp"
 #include "proxy/config.hpp"
 #include "proxy/pools.hpp"
 #include "proxy/server_pool.hpp"
+#include "proxy/shutdown.hpp"
+#include "proxy/switches.hpp"
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <memory>
 
 namespace proxy {
@@ -36,6 +41,14 @@ struct Runtime {
     std::atomic<std::uint64_t> next_client_id{1};
     // Client connections past their startup packet, for max_client_conn.
     std::atomic<int> clients{0};
+    // Clients past their login, for the console (SHOW CLIENTS, KILL_CLIENT).
+    ClientRegistry sessions;
+    // PAUSE, DISABLE, SUSPEND.
+    Switches switches;
+    // SHUTDOWN from the console. Set by run() before any worker runs.
+    std::function<void(ShutdownMode)> shutdown;
+    // A graceful shutdown is under way: new clients are refused, /readyz says no.
+    std::atomic<bool> shutting_down{false};
 };
 
 } // namespace proxy

@@ -3,6 +3,7 @@
 #include <boost/system/result.hpp>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "proxy/listener.hpp"
 #include "proxy/log.hpp"
 #include "proxy/runtime.hpp"
+#include "proxy/shutdown.hpp"
 
 namespace proxy {
 namespace {
@@ -88,7 +90,7 @@ bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers)
 bool listen_unix(Runtime& runtime, asio::io_context& io) {
     const Settings& settings = runtime.config->settings;
     if (settings.unix_socket_dir.empty()) return true;
-    const std::uint16_t port = settings.listen.empty() ? 6432 : settings.listen.front().port;
+    const std::uint16_t port = listen_port(settings);
     const auto path =
         std::filesystem::path(settings.unix_socket_dir) / (".s.PGSQL." + std::to_string(port));
     // A file left by a process that died; the TCP port, bound first, proves none runs now.
@@ -110,6 +112,18 @@ bool listen_unix(Runtime& runtime, asio::io_context& io) {
     return true;
 }
 
+// PgBouncer's signals (reference.md 1.2).
+void on_signal(int signal, Runtime& runtime, Shutdown& shutdown) {
+    log::info("got signal ", signal);
+    if (signal == SIGINT) shutdown.begin(ShutdownMode::wait_for_servers);
+    if (signal == SIGTERM) shutdown.begin(ShutdownMode::wait_for_clients);
+    if (signal == SIGQUIT) shutdown.begin(ShutdownMode::immediate);
+    if (signal == SIGUSR1) runtime.switches.pause("");
+    if (signal == SIGUSR2) runtime.switches.resume("");
+    // Taken so that it does not end the process, its default action.
+    if (signal == SIGHUP) log::warning("configuration reload is not supported yet; unchanged");
+}
+
 } // namespace
 
 int run(std::shared_ptr<const Config> config) {
@@ -128,13 +142,23 @@ int run(std::shared_ptr<const Config> config) {
 
     // Signals are taken on the main thread so no worker is ever interrupted mid-handler.
     asio::io_context main_io{1};
-    asio::signal_set signals{main_io, SIGINT, SIGTERM};
-    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-        if (ec) return;
-        log::info("got signal ", signal, ", shutting down");
-        for (auto& worker : workers)
-            worker->io.stop();
-    });
+    asio::signal_set signals{main_io};
+    for (const int signal : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2})
+        signals.add(signal);
+    Shutdown shutdown{main_io, runtime, [&] {
+                          for (auto& worker : workers)
+                              worker->io.stop();
+                          signals.cancel();
+                      }};
+    runtime.shutdown = [&shutdown](ShutdownMode mode) { shutdown.begin(mode); };
+    std::function<void()> take_signals = [&] {
+        signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+            if (ec) return;
+            on_signal(signal, runtime, shutdown);
+            take_signals();
+        });
+    };
+    take_signals();
     std::signal(SIGPIPE, SIG_IGN);
 
     log::info("pgmarina running with ", workers.size(), " worker(s)");

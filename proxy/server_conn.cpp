@@ -68,6 +68,7 @@ ServerConn::ServerConn(pool::ServerId id, std::string name, tcp::socket socket,
       welcome_(std::move(welcome)), statements_(max_prepared_statements) {
     boost::system::error_code ec;
     endpoint_ = socket_.remote_endpoint(ec);
+    local_endpoint_ = socket_.local_endpoint(ec);
     for (const auto& parameter : welcome_.parameters)
         parameters_.set(parameter.name, parameter.value);
 }

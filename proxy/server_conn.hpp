@@ -41,8 +41,15 @@ public:
     // travels with the connection from client to client; a reset that runs DISCARD ALL or
     // DEALLOCATE ALL empties it.
     [[nodiscard]] pool::ServerStatements& statements() noexcept { return statements_; }
+    [[nodiscard]] const pool::ServerStatements& statements() const noexcept { return statements_; }
     // Where a CancelRequest for this connection goes.
     [[nodiscard]] const tcp::endpoint& endpoint() const noexcept { return endpoint_; }
+    // Our end of the connection: SHOW SERVERS local_addr, local_port.
+    [[nodiscard]] const tcp::endpoint& local_endpoint() const noexcept { return local_endpoint_; }
+    // As the server last reported it; "" before it has.
+    [[nodiscard]] std::string application_name() const {
+        return std::string(parameters_.get("application_name").value_or(""));
+    }
 
     // Moves the socket to `executor` (another worker's io_context) unless it is there already.
     // Precondition: no operation is pending on the socket.
@@ -61,6 +68,7 @@ private:
     std::string name_;
     tcp::socket socket_;
     tcp::endpoint endpoint_;
+    tcp::endpoint local_endpoint_;
     wire::Framer framer_;
     wire::ResponseTracker tracker_;
     ParameterSet parameters_;

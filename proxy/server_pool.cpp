@@ -74,6 +74,7 @@ void ServerPool::release(std::unique_ptr<ServerConn> server, pool::Release how) 
     {
         std::lock_guard lock{mutex_};
         const auto id = server->id();
+        record_facts(*server);
         parked_[id] = std::move(server);
         actions = core_.release(id, how, now());
     }
@@ -139,6 +140,48 @@ void ServerPool::learn_credentials(const std::optional<std::string>& password,
     if (scram_keys) credentials_.scram_keys = *scram_keys;
 }
 
+PoolSnapshot ServerPool::snapshot() const {
+    PoolSnapshot snapshot{key_, {}, {}, traffic_.read()};
+    std::lock_guard lock{mutex_};
+    snapshot.stats = core_.stats(now());
+    for (auto& view : core_.servers()) {
+        const auto facts = facts_.find(view.id);
+        snapshot.servers.push_back(
+            {view, facts == facts_.end() ? std::nullopt : std::optional(facts->second)});
+    }
+    return snapshot;
+}
+
+void ServerPool::close_when_released() {
+    pool::Actions actions;
+    {
+        std::lock_guard lock{mutex_};
+        actions = core_.mark_close_needed();
+    }
+    execute(std::move(actions));
+}
+
+bool ServerPool::login_failing() const {
+    std::lock_guard lock{mutex_};
+    return login_error_.has_value();
+}
+
+void ServerPool::record_facts(const ServerConn& server) {
+    auto [facts, added] = facts_.try_emplace(server.id());
+    if (added) {
+        facts->second.remote = server.endpoint();
+        facts->second.local = server.local_endpoint();
+        facts->second.process_id = server.welcome().process_id;
+    }
+    facts->second.prepared_statements = server.statements().size();
+    facts->second.application_name = server.application_name();
+}
+
+pool::Actions ServerPool::forget(pool::ServerId id) {
+    facts_.erase(id);
+    return core_.closed(id, now());
+}
+
 std::unique_ptr<ServerConn> ServerPool::unpark(pool::ServerId id) {
     const auto found = parked_.find(id);
     if (found == parked_.end()) return nullptr;
@@ -198,7 +241,7 @@ void ServerPool::execute(pool::Actions actions, const std::shared_ptr<WaitSlot>&
                     if (server) log::info(server->name(), " closing because: ", close.reason);
                     server.reset(); // Terminate and close
                     std::lock_guard lock{mutex_};
-                    more(core_.closed(close.server, now()));
+                    more(forget(close.server));
                 },
                 [&](const pool::Check& check) { maintain(check.server, settings_.check_query); },
                 [&](const pool::Reset& reset) { maintain(reset.server, settings_.reset_query); },
@@ -273,6 +316,7 @@ asio::awaitable<void> ServerPool::log_in(pool::ServerId id, int worker) {
         std::lock_guard lock{mutex_};
         if (welcome_.empty()) welcome_ = (*server)->welcome().parameters;
         login_error_.reset();
+        record_facts(**server);
         parked_[id] = std::move(*server);
         actions = core_.connected(id, worker, now());
     } else {
@@ -316,7 +360,7 @@ asio::awaitable<void> ServerPool::run_maintenance(std::unique_ptr<ServerConn> se
             parked_[id] = std::move(server);
             actions = core_.tested(id, now());
         } else {
-            actions = core_.closed(id, now());
+            actions = forget(id);
         }
     }
     execute(std::move(actions));

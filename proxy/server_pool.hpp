@@ -18,6 +18,7 @@
 #include "proxy/config.hpp"
 #include "proxy/server_conn.hpp"
 #include "proxy/server_login.hpp"
+#include "proxy/traffic_stats.hpp"
 
 #include <atomic>
 #include <memory>
@@ -50,13 +51,27 @@ struct ServerPoolSettings {
     std::string check_query; // "" sends an empty query, as PgBouncer's "<empty>"
 };
 
-// Prepared statement traffic of one pool, for SHOW STATS (PgBouncer 1.24's
-// total_client_parse_count, total_server_parse_count, total_bind_count). Incremented by the
-// sessions of any worker, read by anyone: relaxed atomics, no ordering implied between them.
-struct PreparedStats {
-    std::atomic<std::uint64_t> client_parses{0}; // named Parse messages from clients
-    std::atomic<std::uint64_t> server_parses{0}; // Parse messages we sent for them
-    std::atomic<std::uint64_t> binds{0};         // Bind messages of named statements
+// What SHOW SERVERS says about a connection besides its state: known once it has logged in.
+// The last two are as of its last release (a lent connection belongs to its session alone).
+struct ServerFacts {
+    tcp::endpoint remote;
+    tcp::endpoint local;
+    std::int32_t process_id = 0; // from BackendKeyData: SHOW SERVERS remote_pid
+    std::size_t prepared_statements = 0;
+    std::string application_name;
+};
+
+struct ServerRow {
+    pool::ServerView view;
+    std::optional<ServerFacts> facts; // std::nullopt while logging in
+};
+
+// One pool at one moment, for the console and the metrics.
+struct PoolSnapshot {
+    pool::Key key;
+    pool::Stats stats;
+    std::vector<ServerRow> servers;
+    TrafficTotals traffic;
 };
 
 class ServerPool;
@@ -129,8 +144,16 @@ public:
     void learn_credentials(const std::optional<std::string>& password,
                            const std::optional<ScramKeys>& scram_keys);
 
+    [[nodiscard]] PoolSnapshot snapshot() const;
+    // RECONNECT: no server serves another client; unused ones close now (Core::mark_close_needed).
+    void close_when_released();
+
     [[nodiscard]] const pool::Key& key() const noexcept { return key_; }
-    [[nodiscard]] PreparedStats& prepared_stats() noexcept { return prepared_stats_; }
+    [[nodiscard]] const Endpoint& host() const noexcept { return settings_.host; }
+    // The last login failed and no login has worked since.
+    [[nodiscard]] bool login_failing() const;
+    // SHOW STATS counters of this pool's clients.
+    [[nodiscard]] TrafficStats& traffic() noexcept { return traffic_; }
 
 private:
     struct WaitSlot;
@@ -148,6 +171,9 @@ private:
     void maintain(pool::ServerId id, const std::string& sql);
     asio::awaitable<void> run_maintenance(std::unique_ptr<ServerConn> server, std::string sql);
     [[nodiscard]] std::unique_ptr<ServerConn> unpark(pool::ServerId id);
+    // Under mutex_: the connection comes back to the pool, or is gone.
+    void record_facts(const ServerConn& server);
+    [[nodiscard]] pool::Actions forget(pool::ServerId id);
 
     const pool::Key key_;
     const std::string name_; // "app/alice", for log lines
@@ -160,12 +186,13 @@ private:
     // Check, Reset or Close and its execution) tested: nobody does I/O on them.
     std::unordered_map<pool::ServerId, std::unique_ptr<ServerConn>> parked_;
     std::unordered_map<pool::WaiterId, std::shared_ptr<WaitSlot>> waiting_;
+    std::unordered_map<pool::ServerId, ServerFacts> facts_;
     std::vector<ServerParameter> welcome_;
     // Why the last login failed, while the Core backs off (server_login_retry): new clients of
     // a pool without servers get it at once, as PgBouncer's "server login has been failing".
     std::optional<ServerLoginError> login_error_;
     ServerCredentials credentials_; // settings_.credentials plus what clients revealed
-    PreparedStats prepared_stats_;
+    TrafficStats traffic_;
 };
 
 } // namespace proxy

@@ -128,7 +128,7 @@ PgmarinaProcess::~PgmarinaProcess() {
 
 void PgmarinaProcess::stop() {
     if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
+    ::kill(pid_, SIGQUIT); // at once: SIGTERM would wait for clients (shutdown.hpp)
     if (!reaped_within(pid_, stop_timeout)) {
         ::kill(pid_, SIGKILL);
         reaped_within(pid_, stop_timeout);

@@ -33,7 +33,7 @@ public:
     PgmarinaProcess(const std::string& config_toml, std::uint16_t port);
     PgmarinaProcess(const PgmarinaProcess&) = delete;
     PgmarinaProcess& operator=(const PgmarinaProcess&) = delete;
-    // SIGTERM, then SIGKILL if it has not exited within a few seconds; then the sanitizer check.
+    // SIGQUIT, then SIGKILL if it has not exited within a few seconds; then the sanitizer check.
     ~PgmarinaProcess();
 
     [[nodiscard]] std::uint16_t port() const { return port_; }

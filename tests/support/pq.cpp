@@ -85,6 +85,21 @@ std::string Result::value(int row, int col) const {
             static_cast<std::size_t>(PQgetlength(result_.get(), row, col))};
 }
 
+std::vector<std::string> Result::field_names() const {
+    std::vector<std::string> names;
+    for (int col = 0; col < nfields(); ++col)
+        names.emplace_back(PQfname(result_.get(), col));
+    return names;
+}
+
+std::string Result::value(int row, std::string_view name) const {
+    const auto names = field_names();
+    for (std::size_t col = 0; col < names.size(); ++col) {
+        if (names[col] == name) return value(row, static_cast<int>(col));
+    }
+    throw std::out_of_range("no column " + std::string(name));
+}
+
 bool Result::is_null(int row, int col) const {
     check_field(row, col);
     return PQgetisnull(result_.get(), row, col) != 0;

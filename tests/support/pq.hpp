@@ -9,6 +9,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace support::pq {
 
@@ -29,6 +31,10 @@ public:
     // is_null tells them apart.
     [[nodiscard]] std::string value(int row, int col) const;
     [[nodiscard]] bool is_null(int row, int col) const;
+    // The column names, in order.
+    [[nodiscard]] std::vector<std::string> field_names() const;
+    // The value in `row` of the column called `name`; throws std::out_of_range if none is.
+    [[nodiscard]] std::string value(int row, std::string_view name) const;
     // The command tag, e.g. "INSERT 0 1".
     [[nodiscard]] std::string command_status() const;
     [[nodiscard]] std::string error_message() const;

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace {
@@ -369,5 +370,28 @@ TEST_SUITE("pool.core") {
         CHECK(to_string(ServerState::active) == "active");
         CHECK(to_string(ServerState::being_canceled) == "being_canceled");
         CHECK(to_string(ServerState::closing) == "closing");
+    }
+}
+
+TEST_SUITE("pool.core servers") {
+    TEST_CASE("servers() shows each server's state, times and linked client") {
+        Pool pool;
+        const auto servers = idle_servers(pool.core, {0, 0}, t(0s));
+        CHECK(pool.core.acquire(w(7), 0, t(5s)) == Actions{Assign{w(7), servers[1]}});
+        auto views = pool.core.servers();
+        REQUIRE(views.size() == 2);
+        std::ranges::sort(views, {}, [](const ServerView& view) { return view.id; });
+        CHECK(views[0].state == ServerState::idle);
+        CHECK_FALSE(views[0].client);
+        CHECK(views[1].state == ServerState::active);
+        CHECK(views[1].client == w(7));
+        CHECK(views[1].last_used == t(5s));
+        CHECK_FALSE(views[1].close_needed);
+
+        CHECK(pool.core.mark_close_needed().size() == 1); // the idle one closes now
+        views = pool.core.servers();
+        std::ranges::sort(views, {}, [](const ServerView& view) { return view.id; });
+        CHECK(views[0].state == ServerState::closing);
+        CHECK(views[1].close_needed);
     }
 }

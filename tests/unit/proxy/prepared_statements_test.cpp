@@ -20,7 +20,7 @@ struct Fixture {
     asio::io_context io;
     proxy::ServerConn server{pool::ServerId{1}, "S-1", proxy::tcp::socket(io), {}, 1 << 20, 2};
     pool::StatementRegistry registry;
-    proxy::PreparedStats stats;
+    proxy::TrafficStats stats;
     PreparedStatements prepared{registry, stats};
     std::vector<asio::const_buffer> to_server;
     std::vector<wire::FakeReply> to_client;

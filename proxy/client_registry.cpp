@@ -1,0 +1,96 @@
+#include "proxy/client_registry.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+
+namespace proxy {
+
+std::string_view to_string(ClientState state) noexcept {
+    switch (state) {
+    case ClientState::idle: return "idle";
+    case ClientState::active: return "active";
+    case ClientState::waiting: return "waiting";
+    }
+    return "idle";
+}
+
+namespace {
+
+SocketAddress describe(const asio::generic::stream_protocol::endpoint& endpoint, int unix_port) {
+    const auto* address = endpoint.data();
+    std::array<char, INET6_ADDRSTRLEN> text{};
+    if (address->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+        inet_ntop(AF_INET, &in->sin_addr, text.data(), text.size());
+        return {text.data(), ntohs(in->sin_port)};
+    }
+    if (address->sa_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+        inet_ntop(AF_INET6, &in6->sin6_addr, text.data(), text.size());
+        return {text.data(), ntohs(in6->sin6_port)};
+    }
+    return {"unix", unix_port};
+}
+
+} // namespace
+
+std::pair<SocketAddress, SocketAddress> socket_addresses(ClientSocket& socket, int unix_port) {
+    boost::system::error_code ignored;
+    return {describe(socket.remote_endpoint(ignored), unix_port),
+            describe(socket.local_endpoint(ignored), unix_port)};
+}
+
+void ClientRegistry::add(std::shared_ptr<ClientInfo> client) {
+    std::lock_guard lock{mutex_};
+    const auto id = client->id;
+    clients_.emplace(id, std::move(client));
+}
+
+void ClientRegistry::remove(std::uint64_t id) {
+    std::lock_guard lock{mutex_};
+    clients_.erase(id);
+}
+
+std::vector<std::shared_ptr<ClientInfo>> ClientRegistry::snapshot() const {
+    std::lock_guard lock{mutex_};
+    std::vector<std::shared_ptr<ClientInfo>> all;
+    all.reserve(clients_.size());
+    for (const auto& [id, client] : clients_)
+        all.push_back(client);
+    return all;
+}
+
+bool ClientRegistry::kill(std::uint64_t id) {
+    std::shared_ptr<ClientInfo> client;
+    {
+        std::lock_guard lock{mutex_};
+        const auto found = clients_.find(id);
+        if (found == clients_.end()) return false;
+        client = found->second;
+    }
+    close_on_worker(client);
+    return true;
+}
+
+void ClientRegistry::kill_database(std::string_view database, std::uint64_t spare) {
+    for (const auto& client : snapshot()) {
+        if (client->id != spare && (database.empty() || client->database == database)) {
+            close_on_worker(client);
+        }
+    }
+}
+
+void ClientRegistry::close_on_worker(const std::shared_ptr<ClientInfo>& client) {
+    client->killed = true;
+    // The socket belongs to the session's io_context: only its thread may close it, and the
+    // session may end meanwhile, which it says by clearing `socket` on that same thread.
+    asio::post(client->executor, [client] {
+        boost::system::error_code ignored;
+        if (client->socket) client->socket->close(ignored);
+    });
+}
+
+} // namespace proxy
