@@ -19,6 +19,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
@@ -266,6 +267,18 @@ TEST_SUITE("console") {
         CHECK(count(after, "bytes_received") > count(before, "bytes_received"));
         CHECK(count(after, "bytes_sent") > count(before, "bytes_sent"));
         CHECK(count(after, "xact_time") >= count(after, "query_time") - count(before, "query_time"));
+    }
+
+    TEST_CASE("psycopg 3 uses the console over the extended protocol") {
+        PGMARINA_LOG_ON_FAILURE();
+        // The Debian package installs psycopg for the system interpreter.
+        const std::string script =
+            std::string(std::getenv("PGMARINA_DRIVERS")) + "/psycopg_console.py";
+        const auto output =
+            run("PGHOST=127.0.0.1 PGPORT=" + std::to_string(setup().port) +
+                " PGUSER=scram_user PGDATABASE=pgbouncer PGPASSWORD='" +
+                setup().cluster.password("scram_user") + "' /usr/bin/python3 " + script);
+        CHECK(output == "ok\n");
     }
 
     TEST_CASE("stats users may only look; other users may not come in") {
