@@ -281,6 +281,42 @@ TEST_SUITE("console") {
         CHECK(output == "ok\n");
     }
 
+    TEST_CASE("prepared statements show in SHOW STATS, CLIENTS and SERVERS") {
+        PGMARINA_LOG_ON_FAILURE();
+        auto admin = console();
+        const auto totals = [&] {
+            const auto stats = show(admin, "STATS");
+            const int row = rows_where(stats, "database", "other").at(0);
+            return std::array{std::stoll(stats.value(row, "total_client_parse_count")),
+                              std::stoll(stats.value(row, "total_server_parse_count")),
+                              std::stoll(stats.value(row, "total_bind_count"))};
+        };
+        const auto before = totals();
+        auto client = connect_as("scram_user", "other");
+        pq::OwnedResult prepared{PQprepare(client.native(), "s1", "SELECT $1::int", 0, nullptr)};
+        REQUIRE(PQresultStatus(prepared.get()) == PGRES_COMMAND_OK);
+        for (int i = 0; i < 3; ++i) {
+            const char* value = "7";
+            pq::OwnedResult executed{
+                PQexecPrepared(client.native(), "s1", 1, &value, nullptr, nullptr, 0)};
+            REQUIRE(PQresultStatus(executed.get()) == PGRES_TUPLES_OK);
+        }
+        const auto after = totals();
+        CHECK(after[0] - before[0] == 1);
+        CHECK(after[1] - before[1] >= 1);
+        CHECK(after[2] - before[2] == 3);
+
+        const auto clients = show(admin, "CLIENTS");
+        const auto mine = rows_where(clients, "database", "other");
+        REQUIRE(mine.size() == 1);
+        CHECK(clients.value(mine[0], "prepared_statements") == "1");
+        const auto servers = show(admin, "SERVERS");
+        bool prepared_on_a_server = false;
+        for (const int row : rows_where(servers, "database", "other"))
+            prepared_on_a_server |= servers.value(row, "prepared_statements") != "0";
+        CHECK(prepared_on_a_server);
+    }
+
     TEST_CASE("stats users may only look; other users may not come in") {
         PGMARINA_LOG_ON_FAILURE();
         auto stats = connect_as("md5_user", "pgbouncer");
