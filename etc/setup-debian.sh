@@ -10,6 +10,8 @@ packages=(
     postgresql-15 postgresql-contrib postgresql-client-15
     # Drivers the prepared statement tests run (tests/drivers); node-postgres comes from npm below.
     python3-psycopg python3-asyncpg libpostgresql-jdbc-java default-jdk-headless
+    # /metrics is checked with promtool (Debian's prometheus) and Debian's pgbouncer exporter.
+    prometheus prometheus-pgbouncer-exporter
 )
 # node-postgres from the npm registry: Debian's node-pg refuses to install next to a Node.js
 # from elsewhere (NodeSource), which our CI machines have; Debian's nodejs and npm otherwise.

@@ -313,8 +313,8 @@ std::vector<ServerView> Core::servers() const {
     std::vector<ServerView> views;
     views.reserve(servers_.size());
     for (const auto& [id, server] : servers_) {
-        const bool linked = server.state == ServerState::active ||
-                            server.state == ServerState::being_canceled;
+        const bool linked =
+            server.state == ServerState::active || server.state == ServerState::being_canceled;
         views.push_back({id, server.state, server.opened, server.last_used,
                          linked ? std::optional(server.client) : std::nullopt,
                          server.close_needed});

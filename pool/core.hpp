@@ -60,9 +60,9 @@ struct Stats {
 struct ServerView {
     ServerId id{};
     ServerState state = ServerState::login;
-    TimePoint opened;                 // connect_time
-    TimePoint last_used;              // request_time
-    std::optional<WaiterId> client;   // the linked client, while active or being canceled
+    TimePoint opened;               // connect_time
+    TimePoint last_used;            // request_time
+    std::optional<WaiterId> client; // the linked client, while active or being canceled
     bool close_needed = false;
 };
 

@@ -42,19 +42,32 @@ const std::vector<std::string> help_lines = {
 
 std::string_view verb_name(AdminVerb verb) {
     switch (verb) {
-    case AdminVerb::show: return "SHOW";
-    case AdminVerb::pause: return "PAUSE";
-    case AdminVerb::resume: return "RESUME";
-    case AdminVerb::disable: return "DISABLE";
-    case AdminVerb::enable: return "ENABLE";
-    case AdminVerb::reconnect: return "RECONNECT";
-    case AdminVerb::kill: return "KILL";
-    case AdminVerb::kill_client: return "KILL_CLIENT";
-    case AdminVerb::suspend: return "SUSPEND";
-    case AdminVerb::shutdown: return "SHUTDOWN";
-    case AdminVerb::reload: return "RELOAD";
-    case AdminVerb::wait_close: return "WAIT_CLOSE";
-    case AdminVerb::set: return "SET";
+    case AdminVerb::show:
+        return "SHOW";
+    case AdminVerb::pause:
+        return "PAUSE";
+    case AdminVerb::resume:
+        return "RESUME";
+    case AdminVerb::disable:
+        return "DISABLE";
+    case AdminVerb::enable:
+        return "ENABLE";
+    case AdminVerb::reconnect:
+        return "RECONNECT";
+    case AdminVerb::kill:
+        return "KILL";
+    case AdminVerb::kill_client:
+        return "KILL_CLIENT";
+    case AdminVerb::suspend:
+        return "SUSPEND";
+    case AdminVerb::shutdown:
+        return "SHUTDOWN";
+    case AdminVerb::reload:
+        return "RELOAD";
+    case AdminVerb::wait_close:
+        return "WAIT_CLOSE";
+    case AdminVerb::set:
+        return "SET";
     }
     return "?";
 }
@@ -131,10 +144,11 @@ asio::awaitable<AdminOutcome> AdminConsole::execute(const AdminCommand& command)
     case AdminVerb::wait_close:
         if (!known_database(argument)) co_return no_such_database(argument);
         break;
-    default: break;
+    default:
+        break;
     }
-    log::info("C-", client_id_, " console: ", verb_name(command.verb),
-              argument.empty() ? "" : " ", argument);
+    log::info("C-", client_id_, " console: ", verb_name(command.verb), argument.empty() ? "" : " ",
+              argument);
     if (command.verb == AdminVerb::pause) {
         // PgBouncer: new transactions wait, running ones finish, then the servers go.
         runtime_.switches.pause(argument);

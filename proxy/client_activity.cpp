@@ -8,6 +8,10 @@ std::uint64_t micros(ClientActivity::TimePoint from, ClientActivity::TimePoint t
     return elapsed.count() > 0 ? static_cast<std::uint64_t>(elapsed.count()) : 0;
 }
 
+double seconds(std::uint64_t micros) {
+    return static_cast<double>(micros) / 1e6;
+}
+
 ClientInfo::Clock::rep wall_clock_now() {
     return ClientInfo::Clock::now().time_since_epoch().count();
 }
@@ -21,8 +25,10 @@ void ClientActivity::waiting(TimePoint now) {
 }
 
 void ClientActivity::linked(pool::ServerId server, TimePoint now) {
+    const auto waited = micros(wait_started_, now);
     TrafficStats::add(traffic_.server_assignments, 1);
-    TrafficStats::add(traffic_.wait_time, micros(wait_started_, now));
+    TrafficStats::add(traffic_.wait_time, waited);
+    histograms_.wait.Observe(seconds(waited));
     info_->link.store(static_cast<std::uint64_t>(server), std::memory_order_relaxed);
     info_->wait_since.store(0, std::memory_order_relaxed);
     info_->state.store(ClientState::active, std::memory_order_relaxed);
@@ -44,13 +50,17 @@ void ClientActivity::request(TimePoint now) {
 
 void ClientActivity::ready(wire::be::TransactionStatus status, TimePoint now) {
     if (query_started_) {
+        const auto took = micros(*query_started_, now);
         TrafficStats::add(traffic_.queries, 1);
-        TrafficStats::add(traffic_.query_time, micros(*query_started_, now));
+        TrafficStats::add(traffic_.query_time, took);
+        histograms_.query.Observe(seconds(took));
         query_started_.reset();
     }
     if (status == wire::be::TransactionStatus::idle && xact_started_) {
+        const auto took = micros(*xact_started_, now);
         TrafficStats::add(traffic_.xacts, 1);
-        TrafficStats::add(traffic_.xact_time, micros(*xact_started_, now));
+        TrafficStats::add(traffic_.xact_time, took);
+        histograms_.transaction.Observe(seconds(took));
         xact_started_.reset();
     }
 }

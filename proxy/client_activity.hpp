@@ -1,7 +1,8 @@
 // What a session tells the console and the metrics about its client: its state in SHOW CLIENTS,
 // and the SHOW STATS counters of its pool (PgBouncer's rules, reference.md 2.2: query time runs
 // from a request to its ReadyForQuery, transaction time from the first request to the
-// ReadyForQuery 'I' that ends the transaction, wait time from asking for a server to getting one).
+// ReadyForQuery 'I' that ends the transaction, wait time from asking for a server to getting one),
+// and the same times to the database's histograms.
 //
 // Thread safety: used by its session alone; what it writes is atomic (see ClientInfo and
 // TrafficStats).
@@ -9,6 +10,7 @@
 
 #include "pool/ids.hpp"
 #include "proxy/client_registry.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/traffic_stats.hpp"
 #include "wire/be_status.hpp"
 
@@ -23,8 +25,9 @@ class ClientActivity {
 public:
     using TimePoint = std::chrono::steady_clock::time_point;
 
-    ClientActivity(std::shared_ptr<ClientInfo> info, TrafficStats& traffic)
-        : info_(std::move(info)), traffic_(traffic) {}
+    ClientActivity(std::shared_ptr<ClientInfo> info, TrafficStats& traffic,
+                   Metrics::DatabaseMetrics& histograms)
+        : info_(std::move(info)), traffic_(traffic), histograms_(histograms) {}
 
     [[nodiscard]] ClientInfo& info() noexcept { return *info_; }
 
@@ -46,6 +49,7 @@ public:
 private:
     std::shared_ptr<ClientInfo> info_;
     TrafficStats& traffic_;
+    Metrics::DatabaseMetrics& histograms_;
     TimePoint wait_started_{};
     std::optional<TimePoint> query_started_;
     std::optional<TimePoint> xact_started_;

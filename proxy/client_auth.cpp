@@ -306,7 +306,7 @@ asio::awaitable<ClientAuthResult> authenticate_client(ClientSocket& socket, wire
         // The client may already be gone; the login failed either way.
         (void)co_await send(login, error);
     }
-    co_return ClientAuthError{refusal.message};
+    co_return ClientAuthError{refusal.message, !refusal.sqlstate.empty()};
 }
 
 } // namespace proxy

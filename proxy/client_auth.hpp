@@ -35,7 +35,8 @@ struct ClientAuthenticated {
 
 // Why the login failed. The client has already been sent its ErrorResponse, unless it is gone.
 struct ClientAuthError {
-    std::string reason; // for the log line ("password authentication failed", "client gone")
+    std::string reason;   // for the log line ("password authentication failed", "client gone")
+    bool refused = false; // the credentials were wrong, not the connection: an auth failure
 };
 
 using ClientAuthResult = boost::system::result<ClientAuthenticated, ClientAuthError>;

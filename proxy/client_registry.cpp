@@ -10,9 +10,12 @@ namespace proxy {
 
 std::string_view to_string(ClientState state) noexcept {
     switch (state) {
-    case ClientState::idle: return "idle";
-    case ClientState::active: return "active";
-    case ClientState::waiting: return "waiting";
+    case ClientState::idle:
+        return "idle";
+    case ClientState::active:
+        return "active";
+    case ClientState::waiting:
+        return "waiting";
     }
     return "idle";
 }

@@ -51,7 +51,7 @@ struct ClientInfo {
     SocketAddress remote;
     SocketAddress local;
     Clock::time_point connect_time;
-    std::string application_name; // from the startup packet
+    std::string application_name;   // from the startup packet
     asio::any_io_executor executor; // the session's worker
 
     std::atomic<ClientState> state{ClientState::idle};

@@ -148,6 +148,8 @@ private:
                                                     startup_.user, secret ? *secret : unknown);
         if (!outcome) {
             end_reason_ = outcome.error().reason;
+            if (outcome.error().refused)
+                runtime_.metrics.auth_failure(to_string(settings.auth_type));
             co_return false;
         }
         if (is_admin_database(*config_, startup_.database)) co_return co_await admit_to_console();
@@ -156,7 +158,8 @@ private:
             co_return false;
         }
         pool_ = runtime_.pools.get(startup_.database, startup_.user);
-        activity_.emplace(register_client(pool_->key()), pool_->traffic());
+        activity_.emplace(register_client(pool_->key()), pool_->traffic(),
+                          runtime_.metrics.database(startup_.database));
         mode_ = resolve_pool_mode(*config_, pool_->key());
         // In session pooling the client keeps its server, and its statements with it.
         if (mode_ != PoolMode::session && config_->settings.max_prepared_statements > 0) {
@@ -191,7 +194,8 @@ private:
         info_->user = startup_.user;
         info_->database = startup_.database;
         info_->pool = std::move(pool);
-        std::tie(info_->remote, info_->local) = socket_addresses(client_, listen_port(config_->settings));
+        std::tie(info_->remote, info_->local) =
+            socket_addresses(client_, listen_port(config_->settings));
         info_->connect_time = ClientInfo::Clock::now();
         info_->application_name =
             std::string(startup_.parameters.get("application_name").value_or(""));
@@ -202,9 +206,9 @@ private:
     }
 
     asio::awaitable<void> serve_console() {
-        end_reason_ = co_await serve_admin(
-            client_, framer_,
-            [this](const AdminCommand& command) { return console_->execute(command); });
+        end_reason_ = co_await serve_admin(client_, framer_, [this](const AdminCommand& command) {
+            return console_->execute(command);
+        });
     }
 
     // AuthenticationOk is out; the rest comes from the pool, not from a server (reference.md
@@ -599,6 +603,7 @@ private:
 
     // Ends the session the way PostgreSQL does: a FATAL ErrorResponse, then close.
     asio::awaitable<void> fail(std::string_view sqlstate, std::string message) {
+        runtime_.metrics.client_error(sqlstate);
         co_await write_all(client_, fatal_error(sqlstate, message));
         end_reason_ = std::move(message);
     }

@@ -7,21 +7,37 @@
 namespace proxy {
 namespace {
 
-const std::vector<std::string> connection_columns = {
-    "type",         "user",         "database",   "replication", "state",
-    "addr",         "port",         "local_addr", "local_port",  "connect_time",
-    "request_time", "wait",         "wait_us",    "close_needed", "ptr",
-    "link",         "remote_pid",   "tls",        "application_name",
-    "prepared_statements", "id"};
+const std::vector<std::string> connection_columns = {"type",
+                                                     "user",
+                                                     "database",
+                                                     "replication",
+                                                     "state",
+                                                     "addr",
+                                                     "port",
+                                                     "local_addr",
+                                                     "local_port",
+                                                     "connect_time",
+                                                     "request_time",
+                                                     "wait",
+                                                     "wait_us",
+                                                     "close_needed",
+                                                     "ptr",
+                                                     "link",
+                                                     "remote_pid",
+                                                     "tls",
+                                                     "application_name",
+                                                     "prepared_statements",
+                                                     "id"};
 
 const std::initializer_list<std::string_view> connection_text_columns = {
-    "type",         "user", "database", "replication", "state", "addr", "local_addr",
-    "connect_time", "request_time", "ptr", "link", "tls", "application_name"};
+    "type", "user",       "database",        "replication",  "state",
+    "addr", "local_addr", "connect_time",    "request_time", "ptr",
+    "link", "tls",        "application_name"};
 
 // SHOW SOCKETS adds PgBouncer's buffer positions. Ours are the framers', which belong to each
 // session's thread; the console reports them as empty rather than read them across threads.
-const std::vector<std::string> socket_columns = {"recv_pos", "pkt_pos", "pkt_remain", "send_pos",
-                                                 "send_remain", "pkt_avail", "send_avail"};
+const std::vector<std::string> socket_columns = {
+    "recv_pos", "pkt_pos", "pkt_remain", "send_pos", "send_remain", "pkt_avail", "send_avail"};
 
 // ptr and link: PgBouncer prints the address of the connection's struct. We print the names our
 // log lines use ("C-17", "S-4"), which identify a connection just as well and can be grepped.
@@ -55,14 +71,26 @@ std::vector<std::vector<Cell>> client_rows(Runtime& runtime) {
             wait_us = waited.count() % 1'000'000;
         }
         const auto link = client->link.load();
-        rows.push_back({"C", client->user, client->database, "none",
-                        std::string(to_string(client->state.load())), client->remote.addr,
-                        number(client->remote.port), client->local.addr,
-                        number(client->local.port), timestamp(client->connect_time),
+        rows.push_back({"C",
+                        client->user,
+                        client->database,
+                        "none",
+                        std::string(to_string(client->state.load())),
+                        client->remote.addr,
+                        number(client->remote.port),
+                        client->local.addr,
+                        number(client->local.port),
+                        timestamp(client->connect_time),
                         timestamp(client->request_time != 0 ? request : client->connect_time),
-                        number(wait_s), number(wait_us), "0", client_name(client->id),
-                        link != 0 ? Cell(server_name(link)) : std::nullopt, "0", std::nullopt,
-                        client->application_name, number(client->prepared_statements.load()),
+                        number(wait_s),
+                        number(wait_us),
+                        "0",
+                        client_name(client->id),
+                        link != 0 ? Cell(server_name(link)) : std::nullopt,
+                        "0",
+                        std::nullopt,
+                        client->application_name,
+                        number(client->prepared_statements.load()),
                         number(client->id)});
     }
     return rows;
@@ -76,20 +104,29 @@ std::vector<std::vector<Cell>> server_rows(Runtime& runtime) {
             const auto id = static_cast<std::uint64_t>(server.view.id);
             const ServerFacts facts = server.facts.value_or(ServerFacts{});
             const bool known = server.facts.has_value();
-            rows.push_back(
-                {"S", snapshot.key.user, snapshot.key.database, "none",
-                 std::string(pool::to_string(server.view.state)),
-                 known ? Cell(facts.remote.address().to_string()) : std::nullopt,
-                 number(known ? facts.remote.port() : 0),
-                 known ? Cell(facts.local.address().to_string()) : std::nullopt,
-                 number(known ? facts.local.port() : 0), timestamp(wall_time(server.view.opened)),
-                 timestamp(wall_time(server.view.last_used)), "0", "0",
-                 number(server.view.close_needed ? 1 : 0), server_name(id),
-                 server.view.client
-                     ? Cell(client_name(static_cast<std::uint64_t>(*server.view.client)))
-                     : std::nullopt,
-                 number(facts.process_id), std::nullopt, facts.application_name,
-                 number(facts.prepared_statements), number(id)});
+            rows.push_back({"S",
+                            snapshot.key.user,
+                            snapshot.key.database,
+                            "none",
+                            std::string(pool::to_string(server.view.state)),
+                            known ? Cell(facts.remote.address().to_string()) : std::nullopt,
+                            number(known ? facts.remote.port() : 0),
+                            known ? Cell(facts.local.address().to_string()) : std::nullopt,
+                            number(known ? facts.local.port() : 0),
+                            timestamp(wall_time(server.view.opened)),
+                            timestamp(wall_time(server.view.last_used)),
+                            "0",
+                            "0",
+                            number(server.view.close_needed ? 1 : 0),
+                            server_name(id),
+                            server.view.client
+                                ? Cell(client_name(static_cast<std::uint64_t>(*server.view.client)))
+                                : std::nullopt,
+                            number(facts.process_id),
+                            std::nullopt,
+                            facts.application_name,
+                            number(facts.prepared_statements),
+                            number(id)});
         }
     }
     return rows;
@@ -148,9 +185,8 @@ Table show_hosts(Runtime& runtime) {
             table.rows.push_back({name, host.host, number(host.port),
                                   i == 0 ? "primary" : "unknown", failing ? "no" : "yes",
                                   std::nullopt, std::nullopt, std::nullopt, std::nullopt,
-                                  number(sum.sv_active), number(sum.sv_idle),
-                                  number(sum.sv_used), number(sum.sv_tested),
-                                  number(sum.sv_login)});
+                                  number(sum.sv_active), number(sum.sv_idle), number(sum.sv_used),
+                                  number(sum.sv_tested), number(sum.sv_login)});
         }
     }
     return table;

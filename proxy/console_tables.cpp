@@ -14,11 +14,10 @@ namespace proxy {
 namespace {
 
 Table show_pools(Runtime& runtime) {
-    Table table = make_table({"database", "user", "cl_active", "cl_waiting",
-                              "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active",
-                              "sv_active_cancel", "sv_being_canceled", "sv_idle", "sv_used",
-                              "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode",
-                              "load_balance_hosts"},
+    Table table = make_table({"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
+                              "cl_waiting_cancel_req", "sv_active", "sv_active_cancel",
+                              "sv_being_canceled", "sv_idle", "sv_used", "sv_tested", "sv_login",
+                              "maxwait", "maxwait_us", "pool_mode", "load_balance_hosts"},
                              {"database", "user", "pool_mode", "load_balance_hosts"});
     const auto clients = runtime.sessions.snapshot();
     const Config& config = *runtime.config;
@@ -31,14 +30,14 @@ Table show_pools(Runtime& runtime) {
             (client->state.load() == ClientState::waiting ? waiting : active) += 1;
         }
         const pool::Stats& stats = snapshot.stats;
-        table.rows.push_back(
-            {snapshot.key.database, snapshot.key.user, number(active), number(waiting), "0",
-             "0", number(stats.sv_active), number(stats.sv_active_cancel),
-             number(stats.sv_being_canceled), number(stats.sv_idle), number(stats.sv_used),
-             number(stats.sv_tested), number(stats.sv_login), number(stats.maxwait),
-             number(stats.maxwait_us),
-             std::string(to_string(resolve_pool_mode(config, snapshot.key))),
-             load_balance_hosts(config, snapshot.key.database)});
+        table.rows.push_back({snapshot.key.database, snapshot.key.user, number(active),
+                              number(waiting), "0", "0", number(stats.sv_active),
+                              number(stats.sv_active_cancel), number(stats.sv_being_canceled),
+                              number(stats.sv_idle), number(stats.sv_used), number(stats.sv_tested),
+                              number(stats.sv_login), number(stats.maxwait),
+                              number(stats.maxwait_us),
+                              std::string(to_string(resolve_pool_mode(config, snapshot.key))),
+                              load_balance_hosts(config, snapshot.key.database)});
     }
     return table;
 }
@@ -52,15 +51,22 @@ std::set<std::string, std::less<>> stats_databases(const Config& config) {
 }
 
 // PgBouncer 1.25's counters (HEAD has added client_login_count since).
-const std::vector<std::string> stats_fields = {
-    "server_assignment_count", "xact_count", "query_count",        "received",
-    "sent",                    "xact_time",  "query_time",         "wait_time",
-    "client_parse_count",      "server_parse_count", "bind_count"};
+const std::vector<std::string> stats_fields = {"server_assignment_count",
+                                               "xact_count",
+                                               "query_count",
+                                               "received",
+                                               "sent",
+                                               "xact_time",
+                                               "query_time",
+                                               "wait_time",
+                                               "client_parse_count",
+                                               "server_parse_count",
+                                               "bind_count"};
 
 std::vector<Cell> stats_cells(const TrafficTotals& t) {
-    return {number(t.server_assignments), number(t.xacts),         number(t.queries),
-            number(t.bytes_received),     number(t.bytes_sent),    number(t.xact_time),
-            number(t.query_time),         number(t.wait_time),     number(t.client_parses),
+    return {number(t.server_assignments), number(t.xacts),      number(t.queries),
+            number(t.bytes_received),     number(t.bytes_sent), number(t.xact_time),
+            number(t.query_time),         number(t.wait_time),  number(t.client_parses),
             number(t.server_parses),      number(t.binds)};
 }
 
@@ -76,8 +82,8 @@ std::string stats_column(StatsPart part, bool average, const std::string& field)
         return "total_" + field;
     }
     if (bytes) return "bytes_" + field;
-    const bool newest = field == "client_parse_count" || field == "server_parse_count" ||
-                        field == "bind_count";
+    const bool newest =
+        field == "client_parse_count" || field == "server_parse_count" || field == "bind_count";
     return part == StatsPart::averages && newest ? "avg_" + field : field;
 }
 
@@ -131,12 +137,12 @@ Table show_totals(Runtime& runtime) {
 }
 
 Table show_databases(Runtime& runtime) {
-    Table table = make_table(
-        {"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
-         "reserve_pool_size", "server_lifetime", "pool_mode", "load_balance_hosts",
-         "max_connections", "current_connections", "max_client_connections",
-         "current_client_connections", "paused", "disabled"},
-        {"name", "host", "database", "force_user", "pool_mode", "load_balance_hosts"});
+    Table table =
+        make_table({"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
+                    "reserve_pool_size", "server_lifetime", "pool_mode", "load_balance_hosts",
+                    "max_connections", "current_connections", "max_client_connections",
+                    "current_client_connections", "paused", "disabled"},
+                   {"name", "host", "database", "force_user", "pool_mode", "load_balance_hosts"});
     const Config& config = *runtime.config;
     const auto clients = runtime.sessions.snapshot();
     const auto client_count = [&](std::string_view database) {
@@ -163,9 +169,9 @@ Table show_databases(Runtime& runtime) {
              number(runtime.switches.disabled(name) ? 1 : 0)});
     }
     // The console itself, as PgBouncer lists it.
-    table.rows.push_back({"pgbouncer", std::nullopt, number(listen_port(config.settings)), "pgbouncer",
-                          "pgbouncer", "2", "0", "0", "0", "statement", std::nullopt, "0", "0",
-                          "0", number(client_count("pgbouncer")), "0", "0"});
+    table.rows.push_back({"pgbouncer", std::nullopt, number(listen_port(config.settings)),
+                          "pgbouncer", "pgbouncer", "2", "0", "0", "0", "statement", std::nullopt,
+                          "0", "0", "0", number(client_count("pgbouncer")), "0", "0"});
     return table;
 }
 
@@ -195,8 +201,7 @@ Table show_users(Runtime& runtime) {
             {name, settings.pool_size ? Cell(number(*settings.pool_size)) : std::nullopt,
              settings.reserve_pool_size ? Cell(number(*settings.reserve_pool_size)) : std::nullopt,
              settings.pool_mode ? Cell(std::string(to_string(*settings.pool_mode))) : std::nullopt,
-             number(settings.max_user_connections.value_or(
-                 config.settings.max_user_connections)),
+             number(settings.max_user_connections.value_or(config.settings.max_user_connections)),
              number(current), "0", number(client_count)});
     }
     return table;
@@ -226,8 +231,7 @@ Table show_lists(Runtime& runtime) {
         servers += static_cast<std::int64_t>(pool->snapshot().stats.servers);
     }
     const auto logged_in = static_cast<std::int64_t>(clients.size());
-    const std::int64_t logging_in =
-        std::max<std::int64_t>(0, runtime.clients.load() - logged_in);
+    const std::int64_t logging_in = std::max<std::int64_t>(0, runtime.clients.load() - logged_in);
     const std::vector<std::pair<const char*, std::int64_t>> lists{
         {"databases", static_cast<std::int64_t>(runtime.config->databases.size()) + 1},
         {"users", static_cast<std::int64_t>(users.size())},
@@ -251,8 +255,8 @@ Table show_lists(Runtime& runtime) {
 Table show_state(Runtime& runtime) {
     Table table = make_table({"key", "value"}, {"key", "value"});
     const auto yes_no = [](bool on) { return std::string(on ? "yes" : "no"); };
-    table.rows.push_back({"active", yes_no(!runtime.switches.all_paused() &&
-                                           !runtime.switches.suspended())});
+    table.rows.push_back(
+        {"active", yes_no(!runtime.switches.all_paused() && !runtime.switches.suspended())});
     table.rows.push_back({"paused", yes_no(runtime.switches.all_paused())});
     table.rows.push_back({"suspended", yes_no(runtime.switches.suspended())});
     return table;
@@ -265,6 +269,16 @@ Table show_version() {
 }
 
 } // namespace
+
+ConsoleTables exporter_tables(Runtime& runtime) {
+    return {show_databases(runtime),
+            show_stats(runtime, StatsPart::totals),
+            show_pools(runtime),
+            show_lists(runtime),
+            show_config(runtime),
+            show_clients(runtime),
+            show_version().rows.front().front().value_or("")};
+}
 
 std::optional<Table> show_table(Runtime& runtime, std::string_view subject) {
     if (subject == "POOLS") return show_pools(runtime);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "proxy/admin_reply.hpp"
+#include "proxy/exporter_metrics.hpp"
 
 #include <optional>
 #include <string_view>
@@ -16,5 +17,8 @@ struct Runtime;
 
 // The table SHOW `subject` (upper case) answers with; std::nullopt for an unknown subject.
 [[nodiscard]] std::optional<Table> show_table(Runtime& runtime, std::string_view subject);
+
+// The tables pgbouncer_exporter scrapes, for /metrics to be built from as the exporter would.
+[[nodiscard]] ConsoleTables exporter_tables(Runtime& runtime);
 
 } // namespace proxy

@@ -124,9 +124,9 @@ void Pools::roll_stats_period() {
     averages_.clear();
     for (const auto& [database, end] : totals) {
         const auto start = period_start_.find(database);
-        averages_[database] = period_averages(
-            start == period_start_.end() ? TrafficTotals{} : start->second, end,
-            config_->settings.stats_period);
+        averages_[database] =
+            period_averages(start == period_start_.end() ? TrafficTotals{} : start->second, end,
+                            config_->settings.stats_period);
     }
     period_start_ = std::move(totals);
 }

@@ -9,11 +9,11 @@
 #include "proxy/server_pool.hpp"
 
 #include <map>
-#include <utility>
-#include <vector>
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace proxy {
 

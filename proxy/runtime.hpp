@@ -1,8 +1,8 @@
 // What every session on every worker shares for the life of the process.
 //
 // Thread safety: `config` and `auth_users` are immutable snapshots; `pools`, `cancels`,
-// `statements`, `sessions` and `switches` are thread-safe; the counters are atomic. `workers` is filled before any worker runs
-// and not changed after.
+// `statements`, `sessions`, `metrics` and `switches` are thread-safe; the counters are atomic.
+// `workers` is filled before any worker runs and not changed after.
 #pragma once
 
 #include "pool/statement_cache.hpp"
@@ -10,6 +10,7 @@
 #include "proxy/cancel_registry.hpp"
 #include "proxy/client_registry.hpp"
 #include "proxy/config.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/pools.hpp"
 #include "proxy/server_pool.hpp"
 #include "proxy/shutdown.hpp"
@@ -18,8 +19,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <string_view>
 #include <memory>
+#include <string_view>
 
 namespace proxy {
 
@@ -43,6 +44,8 @@ struct Runtime {
     std::atomic<int> clients{0};
     // Clients past their login, for the console (SHOW CLIENTS, KILL_CLIENT).
     ClientRegistry sessions;
+    // pgmarina's own Prometheus families (the exporter's come from the console's tables).
+    Metrics metrics;
     // PAUSE, DISABLE, SUSPEND.
     Switches switches;
     // SHUTDOWN from the console. Set by run() before any worker runs.

@@ -9,6 +9,8 @@
 
 #include "proxy/asio.hpp"
 #include "proxy/auth_file.hpp"
+#include "proxy/console_tables.hpp"
+#include "proxy/http_endpoint.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/log.hpp"
 #include "proxy/runtime.hpp"
@@ -124,6 +126,29 @@ void on_signal(int signal, Runtime& runtime, Shutdown& shutdown) {
     if (signal == SIGHUP) log::warning("configuration reload is not supported yet; unchanged");
 }
 
+// /metrics, /healthz and /readyz on their own thread; nullptr when [metrics] listen is "".
+boost::system::result<std::unique_ptr<HttpEndpoint>> serve_metrics(Runtime& runtime) {
+    const auto& address = runtime.config->metrics.listen;
+    if (!address) return std::unique_ptr<HttpEndpoint>();
+    HttpHandlers handlers{
+        [&runtime] {
+            auto families = exporter_families(exporter_tables(runtime));
+            for (auto& family : runtime.metrics.collect())
+                families.push_back(std::move(family));
+            return render_metrics(families);
+        },
+        // Until the failover watcher knows primaries, the configured first host is the primary
+        // of every database: ready means serving and not shutting down.
+        [&runtime] { return !runtime.shutting_down.load(); }};
+    auto endpoint = HttpEndpoint::start(*address, std::move(handlers));
+    if (!endpoint) {
+        log::error("could not listen on ", address->to_string(), ": ", endpoint.error().message());
+        return endpoint.error();
+    }
+    log::info("metrics on http://", (*endpoint)->local_endpoint(), "/metrics");
+    return std::move(*endpoint);
+}
+
 } // namespace
 
 int run(std::shared_ptr<const Config> config) {
@@ -137,6 +162,8 @@ int run(std::shared_ptr<const Config> config) {
     }
     Runtime runtime{config, std::move(users), std::move(executors)};
     if (!listen_tcp(runtime, workers) || !listen_unix(runtime, workers.front()->io)) return 1;
+    auto metrics = serve_metrics(runtime);
+    if (!metrics) return 1;
     asio::co_spawn(workers.front()->io, runtime.pools.run_janitor(),
                    [](std::exception_ptr e) { log::failure("janitor", e); });
 

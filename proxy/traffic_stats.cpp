@@ -34,8 +34,8 @@ std::uint64_t per(std::uint64_t amount, std::uint64_t count) {
 
 TrafficTotals period_averages(const TrafficTotals& start, const TrafficTotals& end,
                               std::chrono::microseconds period) {
-    const auto seconds = static_cast<std::uint64_t>(
-        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(period).count()));
+    const auto seconds = static_cast<std::uint64_t>(std::max<std::int64_t>(
+        1, std::chrono::duration_cast<std::chrono::seconds>(period).count()));
     const auto rate = [&](std::uint64_t TrafficTotals::*field) {
         return delta(start.*field, end.*field) / seconds;
     };

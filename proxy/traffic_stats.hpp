@@ -16,7 +16,7 @@ struct TrafficTotals {
     std::uint64_t bytes_sent = 0;         // to clients
     std::uint64_t xact_time = 0;
     std::uint64_t query_time = 0;
-    std::uint64_t wait_time = 0; // clients waiting for a server
+    std::uint64_t wait_time = 0;     // clients waiting for a server
     std::uint64_t client_parses = 0; // named Parse messages from clients
     std::uint64_t server_parses = 0; // Parse messages we sent for them
     std::uint64_t binds = 0;         // Bind messages of named statements

@@ -15,11 +15,14 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -34,7 +37,7 @@ using support::PgCluster;
 using support::PgmarinaProcess;
 namespace pq = support::pq;
 
-std::string config_for(const PgCluster& cluster, std::uint16_t port) {
+std::string config_for(const PgCluster& cluster, std::uint16_t port, std::uint16_t metrics_port) {
     const std::string hosts = "hosts = [\"127.0.0.1:" + std::to_string(cluster.port(0)) + "\"]\n";
     return "[pgmarina]\n"
            "listen = [\"127.0.0.1:" +
@@ -46,6 +49,9 @@ std::string config_for(const PgCluster& cluster, std::uint16_t port) {
            "auth_type = \"scram-sha-256\"\n"
            "admin_users = [\"scram_user\"]\n"
            "stats_users = [\"md5_user\"]\n"
+           "[metrics]\nlisten = \"127.0.0.1:" +
+           std::to_string(metrics_port) +
+           "\"\n"
            "[databases.app]\n" +
            hosts + "[databases.other]\ndbname = \"app\"\n" + hosts +
            "[users.scram_user]\npassword = \"" + cluster.password("scram_user") +
@@ -57,7 +63,8 @@ std::string config_for(const PgCluster& cluster, std::uint16_t port) {
 struct Setup {
     PgCluster cluster{{.replicas = 0}};
     std::uint16_t port = PgmarinaProcess::free_port();
-    PgmarinaProcess pgmarina{config_for(cluster, port), port};
+    std::uint16_t metrics_port = PgmarinaProcess::free_port();
+    PgmarinaProcess pgmarina{config_for(cluster, port, metrics_port), port};
 };
 
 Setup& setup() {
@@ -117,6 +124,28 @@ std::string psql(const std::string& sql) {
 
 std::string first_line(const std::string& text) {
     return text.substr(0, text.find('\n'));
+}
+
+// One HTTP/1.1 GET to the metrics endpoint: the whole response, status line first.
+std::string http_get(const std::string& path) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(setup().metrics_port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: test\r\n\r\n";
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size()));
+    std::string response;
+    std::array<char, 65536> buffer{};
+    while (const auto n = ::recv(fd, buffer.data(), buffer.size(), 0)) {
+        if (n < 0) break;
+        response.append(buffer.data(), static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return response;
 }
 
 const std::string connection_columns =
@@ -188,9 +217,9 @@ TEST_SUITE("console") {
 
         auto direct = pq::Connection::connect(setup().cluster.conninfo(0, "postgres", "app"));
         REQUIRE(direct.ok());
-        const auto activity = direct.exec(
-            "SELECT pid, state FROM pg_stat_activity WHERE usename = 'scram_user' "
-            "AND datname = 'app' AND backend_type = 'client backend'");
+        const auto activity =
+            direct.exec("SELECT pid, state FROM pg_stat_activity WHERE usename = 'scram_user' "
+                        "AND datname = 'app' AND backend_type = 'client backend'");
         REQUIRE(activity.ok());
         std::map<std::string, std::string> backends; // pid → state
         for (int row = 0; row < activity.ntuples(); ++row)
@@ -266,7 +295,8 @@ TEST_SUITE("console") {
               21);
         CHECK(count(after, "bytes_received") > count(before, "bytes_received"));
         CHECK(count(after, "bytes_sent") > count(before, "bytes_sent"));
-        CHECK(count(after, "xact_time") >= count(after, "query_time") - count(before, "query_time"));
+        CHECK(count(after, "xact_time") >=
+              count(after, "query_time") - count(before, "query_time"));
     }
 
     TEST_CASE("psycopg 3 uses the console over the extended protocol") {
@@ -395,14 +425,13 @@ TEST_SUITE("console") {
         REQUIRE(victim.exec("SELECT 1").ok());
         const auto clients = show(admin, "CLIENTS");
         std::string victim_id;
-        const std::string victim_port = std::to_string(
-            [&] {
-                sockaddr_storage address{};
-                socklen_t length = sizeof address;
-                ::getsockname(PQsocket(victim.native()), reinterpret_cast<sockaddr*>(&address),
-                              &length);
-                return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
-            }());
+        const std::string victim_port = std::to_string([&] {
+            sockaddr_storage address{};
+            socklen_t length = sizeof address;
+            ::getsockname(PQsocket(victim.native()), reinterpret_cast<sockaddr*>(&address),
+                          &length);
+            return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+        }());
         for (const int row : rows_where(clients, "port", victim_port))
             victim_id = clients.value(row, "id");
         REQUIRE_FALSE(victim_id.empty());
@@ -427,5 +456,42 @@ TEST_SUITE("console") {
         REQUIRE(bystander.exec("SELECT 1").ok());
         for (const auto& pid : pids())
             CHECK_FALSE(old_pids.contains(pid));
+    }
+
+    TEST_CASE("/metrics has the exporter's names and ours, and passes promtool") {
+        PGMARINA_LOG_ON_FAILURE();
+        auto client = connect_as("scram_user", "app");
+        REQUIRE(client.exec("SELECT 1").ok());
+        const auto response = http_get("/metrics");
+        REQUIRE(response.starts_with("HTTP/1.1 200"));
+        const auto body = response.substr(response.find("\r\n\r\n") + 4);
+        for (const char* expected :
+             {"pgbouncer_up 1", "pgbouncer_pools_client_active_connections{",
+              "pgbouncer_stats_totals_queries_pooled_total{database=\"app\"}",
+              "pgbouncer_databases_pool_size{", "pgbouncer_used_clients ",
+              "pgbouncer_config_max_client_connections ", "pgbouncer_client_connections{",
+              "pgbouncer_version_info{", "pgmarina_query_duration_seconds_bucket{database=\"app\"",
+              "pgmarina_pool_wait_seconds_count{database=\"app\"}"}) {
+            CAPTURE(expected);
+            CHECK(body.find(expected) != std::string::npos);
+        }
+        const auto file = std::filesystem::temp_directory_path() / "pgmarina-console-metrics.txt";
+        std::ofstream(file) << body;
+        CHECK(run("promtool check metrics < " + file.string()).empty());
+        std::filesystem::remove(file);
+
+        CHECK(http_get("/healthz").starts_with("HTTP/1.1 200"));
+        CHECK(http_get("/readyz").starts_with("HTTP/1.1 200"));
+    }
+
+    TEST_CASE("a wrong password counts as an auth failure in /metrics") {
+        PGMARINA_LOG_ON_FAILURE();
+        auto refused = pq::Connection::connect(
+            setup().pgmarina.conninfo("scram_user", "not-the-password", "app"));
+        CHECK_FALSE(refused.ok());
+        const auto body = http_get("/metrics");
+        const auto at = body.find("pgmarina_auth_failures_total{method=\"scram-sha-256\"} ");
+        INFO(body.substr(body.find("pgmarina_auth")));
+        CHECK(at != std::string::npos);
     }
 }

@@ -86,7 +86,11 @@ std::uint16_t PgmarinaProcess::free_port() {
 
 PgmarinaProcess::PgmarinaProcess(const std::string& config_toml, std::uint16_t port) : port_(port) {
     dir_ = make_temp_dir(std::filesystem::temp_directory_path(), "pgmarina-test.");
-    std::ofstream(dir_ / "pgmarina.toml") << config_toml;
+    // The metrics endpoint's default port would be shared by every pgmarina a test starts: a
+    // config that does not choose one gets the endpoint turned off.
+    const bool chooses_metrics = config_toml.find("[metrics]") != std::string::npos;
+    std::ofstream(dir_ / "pgmarina.toml")
+        << config_toml << (chooses_metrics ? "" : "\n[metrics]\nlisten = \"\"\n");
 
     const std::string exe = executable();
     const std::string config = (dir_ / "pgmarina.toml").string();

@@ -28,7 +28,8 @@ public:
     // A loopback TCP port nobody listens on right now, for the config's `listen`.
     [[nodiscard]] static std::uint16_t free_port();
 
-    // Writes `config_toml` to DIR/pgmarina.toml, starts `pgmarina -c` on it and returns once
+    // Writes `config_toml` to DIR/pgmarina.toml (with [metrics] listen = "" unless it has a
+    // [metrics] section), starts `pgmarina -c` on it and returns once
     // 127.0.0.1:`port` accepts connections. Throws std::runtime_error (with the log) otherwise.
     PgmarinaProcess(const std::string& config_toml, std::uint16_t port);
     PgmarinaProcess(const PgmarinaProcess&) = delete;
