@@ -95,6 +95,7 @@ struct Settings {
     std::string auth_hba_file;
     std::vector<std::string> admin_users;
     std::vector<std::string> stats_users;
+    bool admin_legacy_columns = false;
     std::vector<std::string> ignore_startup_parameters;
     std::string server_reset_query = "DISCARD ALL";
     bool server_reset_query_always = false;

@@ -95,6 +95,10 @@ Table show_stats(Runtime& runtime, StatsPart part) {
         for (const auto& field : stats_fields)
             names.push_back(stats_column(part, average, field));
     }
+    // PgBouncer dropped total_requests in 1.8 (it became total_query_count); Debian's exporter
+    // still reads it.
+    const bool legacy = part == StatsPart::both && runtime.config->settings.admin_legacy_columns;
+    if (legacy) names.push_back("total_requests");
     Table table = make_table(names, {"database"});
     const auto totals = runtime.pools.traffic_by_database();
     const auto averages = runtime.pools.traffic_averages();
@@ -112,6 +116,7 @@ Table show_stats(Runtime& runtime, StatsPart part) {
             for (auto& cell : stats_cells(get(averages, name)))
                 row.push_back(std::move(cell));
         }
+        if (legacy) row.push_back(number(get(totals, name).queries));
         table.rows.push_back(std::move(row));
     }
     return table;
@@ -172,6 +177,13 @@ Table show_databases(Runtime& runtime) {
     table.rows.push_back({"pgbouncer", std::nullopt, number(listen_port(config.settings)),
                           "pgbouncer", "pgbouncer", "2", "0", "0", "0", "statement", std::nullopt,
                           "0", "0", "0", number(client_count("pgbouncer")), "0", "0"});
+    // Called reserve_pool before PgBouncer 1.24; Debian's exporter still reads that name.
+    if (settings.admin_legacy_columns) {
+        table.columns.push_back({"reserve_pool", ColumnType::int8});
+        const auto reserve = *table.column("reserve_pool_size");
+        for (auto& row : table.rows)
+            row.push_back(row[reserve]);
+    }
     return table;
 }
 

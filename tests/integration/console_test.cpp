@@ -494,4 +494,43 @@ TEST_SUITE("console") {
         INFO(body.substr(body.find("pgmarina_auth")));
         CHECK(at != std::string::npos);
     }
+
+    TEST_CASE("Debian's prometheus-pgbouncer-exporter scrapes a pgmarina with legacy columns") {
+        PGMARINA_LOG_ON_FAILURE();
+        // The 2015 exporter Debian ships reads SHOW STATS total_requests and SHOW DATABASES
+        // reserve_pool, which PgBouncer itself no longer has: admin_legacy_columns adds them.
+        const std::uint16_t port = PgmarinaProcess::free_port();
+        std::string config = config_for(setup().cluster, port, PgmarinaProcess::free_port());
+        config.replace(config.find("[metrics]"), 0, "admin_legacy_columns = true\n");
+        PgmarinaProcess legacy{config, port};
+        const std::uint16_t exporter_port = PgmarinaProcess::free_port();
+        const std::string exporter_log =
+            (std::filesystem::temp_directory_path() / "pgmarina-exporter.log").string();
+        const std::string environment =
+            "PGPASSWORD='" + setup().cluster.password("scram_user") +
+            "' PGBOUNCER_HOST=127.0.0.1 PGBOUNCER_PORT=" + std::to_string(port) +
+            " PGBOUNCER_USER=scram_user HOST=127.0.0.1 PORT=" + std::to_string(exporter_port);
+        run(environment + " setsid prometheus-pgbouncer-exporter > " + exporter_log +
+            " 2>&1 & echo $! > " + exporter_log + ".pid");
+        std::string scrape;
+        for (int attempt = 0; attempt < 50 && scrape.empty(); ++attempt) {
+            std::this_thread::sleep_for(100ms);
+            scrape = run("/usr/bin/python3 -c \"import urllib.request,sys; "
+                         "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:" +
+                         std::to_string(exporter_port) +
+                         "/metrics').read().decode())\" 2>/dev/null || true");
+        }
+        run("kill $(cat " + exporter_log + ".pid)");
+        INFO(run("cat " + exporter_log));
+        CHECK(scrape.find("pgbouncer_requests_total{database=\"app\"}") != std::string::npos);
+        CHECK(scrape.find("# TYPE pgbouncer_active_clients gauge") != std::string::npos);
+        CHECK(scrape.find("pgbouncer_reserve_pool{database=\"app\"}") != std::string::npos);
+        CHECK(scrape.find("pgbouncer_used_clients") != std::string::npos);
+        const auto stats = legacy.conninfo("scram_user", setup().cluster.password("scram_user"),
+                                           "pgbouncer");
+        auto admin = pq::Connection::connect(stats);
+        REQUIRE(admin.ok());
+        CHECK(show(admin, "STATS").field_names().back() == "total_requests");
+        CHECK(show(admin, "DATABASES").field_names().back() == "reserve_pool");
+    }
 }
