@@ -76,10 +76,9 @@ constexpr std::array global_table{
         "Users allowed every command on the admin console (databases pgbouncer and pgmarina)"),
     key<&Settings::stats_users>("stats_users",
                                 "Users allowed the read-only SHOW commands on the admin console"),
-    key<&Settings::admin_legacy_columns>(
-        "admin_legacy_columns",
-        "pgmarina only: also give SHOW STATS total_requests and SHOW DATABASES reserve_pool, "
-        "columns PgBouncer has dropped but old exporters (Debian's) still read"),
+    key<&Settings::admin_legacy_columns>("admin_legacy_columns",
+                                         "pgmarina only: add the columns Debian's old exporter "
+                                         "reads (total_requests, reserve_pool)"),
     key<&Settings::ignore_startup_parameters>(
         "ignore_startup_parameters",
         "Startup parameters accepted and ignored instead of refused, e.g. extra_float_digits"),

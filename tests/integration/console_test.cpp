@@ -526,8 +526,8 @@ TEST_SUITE("console") {
         CHECK(scrape.find("# TYPE pgbouncer_active_clients gauge") != std::string::npos);
         CHECK(scrape.find("pgbouncer_reserve_pool{database=\"app\"}") != std::string::npos);
         CHECK(scrape.find("pgbouncer_used_clients") != std::string::npos);
-        const auto stats = legacy.conninfo("scram_user", setup().cluster.password("scram_user"),
-                                           "pgbouncer");
+        const auto stats =
+            legacy.conninfo("scram_user", setup().cluster.password("scram_user"), "pgbouncer");
         auto admin = pq::Connection::connect(stats);
         REQUIRE(admin.ok());
         CHECK(show(admin, "STATS").field_names().back() == "total_requests");
