@@ -39,87 +39,75 @@ constexpr std::array<std::string_view, 6> database_labels{"name",     "host",   
                                                           "database", "force_user", "pool_mode"};
 constexpr std::array database_metrics{
     ColumnMetric{"pool_size", "pool_size", MetricType::Gauge, 1,
-                 "Maximum number of server connections"},
+                 "Server connections the pool may hold (pool_size)"},
     // PgBouncer 1.24 renamed reserve_pool to reserve_pool_size; the metric kept its name (#271).
     ColumnMetric{"reserve_pool_size", "reserve_pool", MetricType::Gauge, 1,
-                 "Maximum number of additional connections for this database", "reserve_pool"},
+                 "Extra server connections the pool may open after reserve_pool_timeout",
+                 "reserve_pool"},
     ColumnMetric{"max_connections", "max_connections", MetricType::Gauge, 1,
-                 "Maximum number of allowed connections for this database"},
+                 "Cap on server connections to this database (0: none)"},
     ColumnMetric{"current_connections", "current_connections", MetricType::Gauge, 1,
-                 "Current number of connections for this database"},
+                 "Server connections to this database now"},
     ColumnMetric{"paused", "paused", MetricType::Gauge, 1,
-                 "1 if this database is currently paused, else 0"},
+                 "Whether PAUSE holds this database (1) or not (0)"},
     ColumnMetric{"disabled", "disabled", MetricType::Gauge, 1,
-                 "1 if this database is currently disabled, else 0"},
+                 "Whether DISABLE refuses new clients of this database (1) or not (0)"},
 };
 
 constexpr std::array<std::string_view, 1> stats_labels{"database"};
 constexpr std::array stats_metrics{
     ColumnMetric{"server_assignment_count", "server_assignments_total", MetricType::Counter, 1,
-                 "Total number of times a server connection was assigned to a client"},
+                 "Times a client was given a server"},
     ColumnMetric{"xact_count", "sql_transactions_pooled_total", MetricType::Counter, 1,
-                 "Total number of SQL transactions pooled"},
-    ColumnMetric{"query_count", "queries_pooled_total", MetricType::Counter, 1,
-                 "Total number of SQL queries pooled"},
+                 "Transactions carried"},
+    ColumnMetric{"query_count", "queries_pooled_total", MetricType::Counter, 1, "Queries carried"},
     ColumnMetric{"bytes_received", "received_bytes_total", MetricType::Counter, 1,
-                 "Total volume in bytes of network traffic received by pgbouncer, shown as bytes"},
-    ColumnMetric{"bytes_sent", "sent_bytes_total", MetricType::Counter, 1,
-                 "Total volume in bytes of network traffic sent by pgbouncer, shown as bytes"},
+                 "Bytes received from clients"},
+    ColumnMetric{"bytes_sent", "sent_bytes_total", MetricType::Counter, 1, "Bytes sent to clients"},
     ColumnMetric{"xact_time", "server_in_transaction_seconds_total", MetricType::Counter,
-                 microseconds,
-                 "Total number of seconds spent by pgbouncer when connected to PostgreSQL in a "
-                 "transaction, either idle in transaction or executing queries"},
+                 microseconds, "Seconds servers spent inside client transactions"},
     ColumnMetric{"query_time", "queries_duration_seconds_total", MetricType::Counter, microseconds,
-                 "Total number of seconds spent by pgbouncer when actively connected to "
-                 "PostgreSQL, executing queries"},
+                 "Seconds servers spent answering client queries"},
     ColumnMetric{"wait_time", "client_wait_seconds_total", MetricType::Counter, microseconds,
-                 "Time spent by clients waiting for a server in seconds"},
+                 "Seconds clients waited for a server"},
     ColumnMetric{"client_parse_count", "client_parses_total", MetricType::Counter, 1,
-                 "Total number of prepared statement Parse messages received from clients"},
+                 "Parse messages of named statements from clients"},
     ColumnMetric{"server_parse_count", "server_parses_total", MetricType::Counter, 1,
-                 "Total number of prepared statement Parse messages sent by pgbouncer to "
-                 "PostgreSQL"},
+                 "Parse messages sent to servers for clients' named statements"},
     ColumnMetric{"bind_count", "binds_total", MetricType::Counter, 1,
-                 "Total number of prepared statements readied for execution with a Bind message"},
+                 "Bind messages of named statements"},
     // SHOW STATS's total_requests before PgBouncer 1.8; the exporter still maps the column.
     ColumnMetric{"requests", "queries_total", MetricType::Counter, 1,
-                 "Total number of SQL requests pooled by pgbouncer, shown as requests"},
+                 "Queries carried (the column PgBouncer called requests)"},
 };
 
 constexpr std::array<std::string_view, 2> pool_labels{"database", "user"};
 constexpr std::array pool_metrics{
     ColumnMetric{"cl_active", "client_active_connections", MetricType::Gauge, 1,
-                 "Client connections linked to server connection and able to process queries, "
-                 "shown as connection"},
+                 "Clients with a server, or idle and not waiting"},
     ColumnMetric{"cl_waiting", "client_waiting_connections", MetricType::Gauge, 1,
-                 "Client connections waiting on a server connection, shown as connection"},
+                 "Clients waiting for a server"},
     ColumnMetric{"cl_active_cancel_req", "client_active_cancel_connections", MetricType::Gauge, 1,
-                 "Client connections that have forwarded query cancellations to the server and "
-                 "are waiting for the server response"},
+                 "Cancel requests forwarded and not yet answered"},
     ColumnMetric{"cl_waiting_cancel_req", "client_waiting_cancel_connections", MetricType::Gauge, 1,
-                 "Client connections that have not forwarded query cancellations to the server "
-                 "yet"},
+                 "Cancel requests not yet forwarded"},
     ColumnMetric{"sv_active", "server_active_connections", MetricType::Gauge, 1,
-                 "Server connections linked to a client connection, shown as connection"},
+                 "Servers lent to a client"},
     ColumnMetric{"sv_active_cancel", "server_active_cancel_connections", MetricType::Gauge, 1,
-                 "Server connections that are currently forwarding a cancel request."},
+                 "Cancel requests in flight to servers"},
     ColumnMetric{"sv_being_canceled", "server_being_canceled_connections", MetricType::Gauge, 1,
-                 "Servers that normally could become idle but are waiting to do so until all "
-                 "in-flight cancel requests have completed that were sent to cancel a query on "
-                 "this server."},
+                 "Released servers held back until the cancel requests aimed at them are done"},
     ColumnMetric{"sv_idle", "server_idle_connections", MetricType::Gauge, 1,
-                 "Server connections idle and ready for a client query, shown as connection"},
+                 "Servers idle and ready for a client"},
     ColumnMetric{"sv_used", "server_used_connections", MetricType::Gauge, 1,
-                 "Server connections idle more than server_check_delay, needing "
-                 "server_check_query, shown as connection"},
+                 "Idle servers due a server_check_query before their next client"},
     ColumnMetric{"sv_tested", "server_testing_connections", MetricType::Gauge, 1,
-                 "Server connections currently running either server_reset_query or "
-                 "server_check_query, shown as connection"},
+                 "Servers running server_reset_query or server_check_query"},
     ColumnMetric{"sv_login", "server_login_connections", MetricType::Gauge, 1,
-                 "Server connections currently in the process of logging in, shown as connection"},
+                 "Servers logging in"},
     // Whole seconds, as the exporter reads it; maxwait_us (the fraction) is not added in.
     ColumnMetric{"maxwait", "client_maxwait_seconds", MetricType::Gauge, 1,
-                 "Age of oldest unserved client connection, shown as second"},
+                 "Whole seconds the longest-waiting client has waited"},
 };
 
 // SHOW LISTS rows the exporter knows; peers, peer_pools and dns_pending have no metric.
@@ -139,9 +127,9 @@ constexpr std::array list_metrics{
 
 constexpr std::array config_metrics{
     KeyedMetric{"max_client_conn", "pgbouncer_config_max_client_connections",
-                "Config maximum number of client connections"},
+                "The max_client_conn setting"},
     KeyedMetric{"max_user_connections", "pgbouncer_config_max_user_connections",
-                "Config maximum number of server connections per user"},
+                "The max_user_connections setting"},
 };
 
 constexpr std::array<std::string_view, 4> client_labels{"database", "user", "application_name",
@@ -294,12 +282,12 @@ void add_client_counts(std::vector<MetricFamily>& out, const Table& clients) {
 std::vector<MetricFamily> exporter_families(const ConsoleTables& tables) {
     std::vector<MetricFamily> out;
     out.push_back({"pgbouncer_up",
-                   "The pgbouncer scrape succeeded",
+                   "1: the console answered this scrape",
                    MetricType::Gauge,
                    {sample(MetricType::Gauge, 1)}});
     if (!tables.version.empty()) {
         out.push_back({"pgbouncer_version_info",
-                       "The pgbouncer version info",
+                       "The version SHOW VERSION reports, as a label",
                        MetricType::Gauge,
                        {sample(MetricType::Gauge, 1, {{"version", label_value(tables.version)}})}});
     }
