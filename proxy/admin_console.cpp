@@ -2,6 +2,7 @@
 
 #include "proxy/console_tables.hpp"
 #include "proxy/log.hpp"
+#include "proxy/reload.hpp"
 #include "proxy/runtime.hpp"
 
 #include "pgmarina_version.hpp"
@@ -95,7 +96,7 @@ AdminOutcome AdminConsole::show(const std::string& subject) {
 }
 
 bool AdminConsole::known_database(const std::string& database) const {
-    return database.empty() || runtime_.config->databases.contains(database);
+    return database.empty() || runtime_.config()->databases.contains(database);
 }
 
 template <class Done>
@@ -201,7 +202,8 @@ asio::awaitable<AdminOutcome> AdminConsole::execute(const AdminCommand& command)
         runtime_.shutdown(*mode);
         co_return done(std::string(verb_name(command.verb)));
     }
-    co_return AdminError{"0A000", std::string(verb_name(command.verb)) + " is not supported"};
+    if (command.verb == AdminVerb::reload) co_return reload(runtime_);
+    co_return set_setting(runtime_, argument, command.value);
 }
 
 } // namespace proxy

@@ -64,7 +64,7 @@ class ClientSession {
 public:
     ClientSession(ClientSocket socket, Runtime& runtime, std::uint64_t id, int worker,
                   std::string peer)
-        : client_(std::move(socket)), runtime_(runtime), config_(runtime.config), id_(id),
+        : client_(std::move(socket)), runtime_(runtime), config_(runtime.config()), id_(id),
           worker_(worker), peer_(std::move(peer)),
           framer_(wire::Phase::startup,
                   wire::Limits{.max_message_size = config_->settings.max_packet_size.bytes}) {}
@@ -138,7 +138,7 @@ private:
 
     asio::awaitable<bool> authenticate() {
         const Settings& settings = config_->settings;
-        const auto secret = find_secret(*config_, *runtime_.auth_users, startup_.user);
+        const auto secret = find_secret(*config_, *runtime_.auth_users(), startup_.user);
         if (!secret && settings.auth_type == AuthType::trust) {
             co_await fail("28000", "no such user: " + startup_.user);
             co_return false;
@@ -158,6 +158,11 @@ private:
             co_return false;
         }
         pool_ = runtime_.pools.get(startup_.database, startup_.user);
+        if (!pool_) {
+            // RELOAD dropped the database since the startup packet was read.
+            co_await fail("3D000", "no such database: " + startup_.database);
+            co_return false;
+        }
         activity_.emplace(register_client(pool_->key()), pool_->traffic(),
                           runtime_.metrics.database(startup_.database));
         mode_ = resolve_pool_mode(*config_, pool_->key());
@@ -429,6 +434,15 @@ private:
     asio::awaitable<bool> link() {
         activity_->waiting(pool::Clock::now());
         co_await wait_while_paused();
+        if (pool_->retired()) {
+            // A reload changed the pool's settings: its successor serves from now on.
+            auto successor = runtime_.pools.get(startup_.database, startup_.user);
+            if (!successor) {
+                co_await fail("3D000", "no such database: " + startup_.database);
+                co_return false;
+            }
+            pool_ = std::move(successor);
+        }
         auto acquired = co_await pool_->acquire(waiter(), worker_);
         if (!acquired) {
             co_await fail(acquired.error().sqlstate, acquired.error().message);

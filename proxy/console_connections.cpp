@@ -167,7 +167,7 @@ Table show_hosts(Runtime& runtime) {
                               "sv_used", "sv_tested", "sv_login"},
                              {"database", "host", "role", "healthy", "banned_until"});
     const auto pools = runtime.pools.all();
-    for (const auto& [name, database] : runtime.config->databases) {
+    for (const auto& [name, database] : runtime.config()->databases) {
         for (std::size_t i = 0; i < database.hosts.size(); ++i) {
             const Endpoint& host = database.hosts[i];
             pool::Stats sum;

@@ -20,7 +20,7 @@ Table show_pools(Runtime& runtime) {
                               "maxwait", "maxwait_us", "pool_mode", "load_balance_hosts"},
                              {"database", "user", "pool_mode", "load_balance_hosts"});
     const auto clients = runtime.sessions.snapshot();
-    const Config& config = *runtime.config;
+    const Config& config = *runtime.config();
     for (const auto& pool : runtime.pools.all()) {
         const PoolSnapshot snapshot = pool->snapshot();
         std::int64_t active = 0;
@@ -97,7 +97,7 @@ Table show_stats(Runtime& runtime, StatsPart part) {
     }
     // PgBouncer dropped total_requests in 1.8 (it became total_query_count); Debian's exporter
     // still reads it.
-    const bool legacy = part == StatsPart::both && runtime.config->settings.admin_legacy_columns;
+    const bool legacy = part == StatsPart::both && runtime.config()->settings.admin_legacy_columns;
     if (legacy) names.push_back("total_requests");
     Table table = make_table(names, {"database"});
     const auto totals = runtime.pools.traffic_by_database();
@@ -106,7 +106,7 @@ Table show_stats(Runtime& runtime, StatsPart part) {
         const auto found = all.find(name);
         return found == all.end() ? TrafficTotals{} : found->second;
     };
-    for (const auto& name : stats_databases(*runtime.config)) {
+    for (const auto& name : stats_databases(*runtime.config())) {
         std::vector<Cell> row{name};
         if (part != StatsPart::averages) {
             for (auto& cell : stats_cells(get(totals, name)))
@@ -148,7 +148,7 @@ Table show_databases(Runtime& runtime) {
                     "max_connections", "current_connections", "max_client_connections",
                     "current_client_connections", "paused", "disabled"},
                    {"name", "host", "database", "force_user", "pool_mode", "load_balance_hosts"});
-    const Config& config = *runtime.config;
+    const Config& config = *runtime.config();
     const auto clients = runtime.sessions.snapshot();
     const auto client_count = [&](std::string_view database) {
         std::int64_t count = 0;
@@ -192,7 +192,7 @@ Table show_users(Runtime& runtime) {
                               "max_user_connections", "current_connections",
                               "max_user_client_connections", "current_client_connections"},
                              {"name", "pool_mode"});
-    const Config& config = *runtime.config;
+    const Config& config = *runtime.config();
     const auto clients = runtime.sessions.snapshot();
     std::set<std::string, std::less<>> names;
     for (const auto& [name, user] : config.users)
@@ -225,7 +225,7 @@ Table show_config(Runtime& runtime) {
     const Settings defaults;
     for (const auto& key : global_keys()) {
         table.rows.push_back({std::string(key.spec.name),
-                              plain_setting(key.format(runtime.config->settings)),
+                              plain_setting(key.format(runtime.config()->settings)),
                               plain_setting(key.format(defaults)),
                               key.spec.reload == Reload::restart ? "no" : "yes"});
     }
@@ -245,7 +245,7 @@ Table show_lists(Runtime& runtime) {
     const auto logged_in = static_cast<std::int64_t>(clients.size());
     const std::int64_t logging_in = std::max<std::int64_t>(0, runtime.clients.load() - logged_in);
     const std::vector<std::pair<const char*, std::int64_t>> lists{
-        {"databases", static_cast<std::int64_t>(runtime.config->databases.size()) + 1},
+        {"databases", static_cast<std::int64_t>(runtime.config()->databases.size()) + 1},
         {"users", static_cast<std::int64_t>(users.size())},
         {"peers", 0},
         {"pools", static_cast<std::int64_t>(pools.size())},

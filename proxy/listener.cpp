@@ -57,7 +57,7 @@ asio::awaitable<void> accept_clients(tcp::acceptor acceptor, Runtime& runtime, i
         }
         boost::system::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        set_keepalive(socket.native_handle(), runtime.config->settings);
+        set_keepalive(socket.native_handle(), runtime.config()->settings);
         const auto peer = socket.remote_endpoint(ignored);
         const auto protocol = asio::generic::stream_protocol(peer.protocol().family(), IPPROTO_TCP);
         const auto handle = socket.release(ignored);

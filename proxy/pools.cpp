@@ -22,6 +22,7 @@ Pools::Pools(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUse
              Workers& workers)
     : config_(std::move(config)), auth_users_(std::move(auth_users)), workers_(workers) {}
 
+
 std::shared_ptr<pool::Caps>
 Pools::caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all,
             std::string_view name, int max) {
@@ -32,40 +33,80 @@ Pools::caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all
     return found->second;
 }
 
-std::shared_ptr<ServerPool> Pools::get(std::string_view database, std::string_view client_user) {
+ServerPoolSettings Pools::settings_for(const pool::Key& key,
+                                      const DatabaseConfig& database) const {
     const Config& config = *config_;
-    const DatabaseConfig& db = config.databases.find(database)->second;
-    pool::Key key{std::string(database), std::string(db.user.value_or(std::string(client_user)))};
-
-    std::lock_guard lock{mutex_};
-    if (auto found = pools_.find(key); found != pools_.end()) return found->second;
-
     ServerPoolSettings settings;
     settings.limits = resolve_pool_limits(config, key);
-    settings.host = db.hosts.front();
+    settings.host = database.hosts.front();
     settings.credentials.user = key.user;
-    settings.credentials.database = db.dbname;
-    if (db.user && db.password) {
-        settings.credentials.secret = *db.password;
+    settings.credentials.database = database.dbname;
+    if (database.user && database.password) {
+        settings.credentials.secret = *database.password;
     } else if (auto secret = find_secret(config, *auth_users_, key.user)) {
         settings.credentials.secret = std::string(*secret);
     }
     settings.global = config.settings;
     settings.reset_query = config.settings.server_reset_query;
     settings.check_query = check_sql(config.settings.server_check_query);
+    return settings;
+}
 
-    const auto user_config = config.users.find(key.user);
-    const int max_user =
-        user_config != config.users.end() && user_config->second.max_user_connections
-            ? *user_config->second.max_user_connections
-            : config.settings.max_user_connections;
+int Pools::max_user_connections(const std::string& user) const {
+    const auto found = config_->users.find(user);
+    return found != config_->users.end() && found->second.max_user_connections
+               ? *found->second.max_user_connections
+               : config_->settings.max_user_connections;
+}
+
+std::shared_ptr<ServerPool> Pools::get(std::string_view database, std::string_view client_user) {
+    std::lock_guard lock{mutex_};
+    const auto found_database = config_->databases.find(database);
+    if (found_database == config_->databases.end()) return nullptr;
+    const DatabaseConfig& db = found_database->second;
+    pool::Key key{std::string(database), std::string(db.user.value_or(std::string(client_user)))};
+    if (auto found = pools_.find(key); found != pools_.end()) return found->second;
+
+    auto& traffic = traffic_[key];
+    if (!traffic) traffic = std::make_shared<TrafficStats>();
     auto pool = std::make_shared<ServerPool>(
-        key, std::move(settings),
+        key, settings_for(key, db), traffic,
         caps(database_caps_, key.database,
-             db.max_db_connections.value_or(config.settings.max_db_connections)),
-        caps(user_caps_, key.user, max_user), ids_, workers_);
+             db.max_db_connections.value_or(config_->settings.max_db_connections)),
+        caps(user_caps_, key.user, max_user_connections(key.user)), ids_, workers_);
     pools_.emplace(std::move(key), pool);
     return pool;
+}
+
+void Pools::reconfigure(std::shared_ptr<const Config> config,
+                        std::shared_ptr<const AuthUsers> auth_users) {
+    std::vector<std::shared_ptr<ServerPool>> retired;
+    {
+        std::lock_guard lock{mutex_};
+        config_ = std::move(config);
+        auth_users_ = std::move(auth_users);
+        for (auto& [name, cap] : database_caps_) {
+            const auto database = config_->databases.find(name);
+            cap->set_max(database == config_->databases.end()
+                             ? 0
+                             : database->second.max_db_connections.value_or(
+                                   config_->settings.max_db_connections));
+        }
+        for (auto& [name, cap] : user_caps_)
+            cap->set_max(max_user_connections(name));
+        for (auto it = pools_.begin(); it != pools_.end();) {
+            const auto database = config_->databases.find(it->first.database);
+            if (database != config_->databases.end() &&
+                settings_for(it->first, database->second) == it->second->settings()) {
+                ++it;
+                continue;
+            }
+            retired.push_back(it->second);
+            it = pools_.erase(it);
+        }
+    }
+    for (const auto& pool : retired)
+        pool->retire();
 }
 
 std::vector<std::shared_ptr<ServerPool>> Pools::all() {
@@ -118,6 +159,11 @@ std::map<std::string, TrafficTotals, std::less<>> Pools::traffic_averages() cons
     return averages_;
 }
 
+Duration Pools::stats_period() {
+    std::lock_guard lock{mutex_};
+    return config_->settings.stats_period;
+}
+
 void Pools::roll_stats_period() {
     auto totals = traffic_by_database();
     std::lock_guard lock{period_mutex_};
@@ -126,7 +172,7 @@ void Pools::roll_stats_period() {
         const auto start = period_start_.find(database);
         averages_[database] =
             period_averages(start == period_start_.end() ? TrafficTotals{} : start->second, end,
-                            config_->settings.stats_period);
+                            stats_period());
     }
     period_start_ = std::move(totals);
 }
@@ -147,11 +193,11 @@ std::pair<int, int> Pools::user_connections(std::string_view user) {
 
 asio::awaitable<void> Pools::run_janitor() {
     asio::steady_timer timer{co_await asio::this_coro::executor};
-    auto period_ends = pool::Clock::now() + config_->settings.stats_period;
+    auto period_ends = pool::Clock::now() + stats_period();
     for (;;) {
         if (pool::Clock::now() >= period_ends) {
             roll_stats_period();
-            period_ends += config_->settings.stats_period;
+            period_ends += stats_period();
         }
         timer.expires_after(janitor_period);
         auto [ec] = co_await timer.async_wait(nothrow);

@@ -22,10 +22,16 @@ public:
     Pools(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
           Workers& workers);
 
-    // The pool serving `client_user` on `database` (a configured database), created on first
-    // use. With the database's forced `user`, every client shares that user's pool.
+    // The pool serving `client_user` on `database`, created on first use; nullptr when the
+    // configuration has no such database (any more). With the database's forced `user`, every
+    // client shares that user's pool.
     [[nodiscard]] std::shared_ptr<ServerPool> get(std::string_view database,
                                                   std::string_view client_user);
+
+    // RELOAD and SET: caps take their new maxima; a pool whose settings changed is retired
+    // (ServerPool::retire) and replaced by a new one at the next get(), sharing its counters.
+    void reconfigure(std::shared_ptr<const Config> config,
+                     std::shared_ptr<const AuthUsers> auth_users);
 
     // Ticks every pool about three times a second, as PgBouncer's janitor, until cancelled.
     // Every stats_period it also takes the reading that traffic_averages() reports.
@@ -48,6 +54,11 @@ private:
     // been unused longest (PgBouncer's evict_connection / evict_user_connection).
     void rebalance(const std::vector<std::shared_ptr<ServerPool>>& all);
     void roll_stats_period();
+    // Under mutex_: how the pool `key` of `database` connects, from config_.
+    [[nodiscard]] ServerPoolSettings settings_for(const pool::Key& key,
+                                                  const DatabaseConfig& database) const;
+    [[nodiscard]] int max_user_connections(const std::string& user) const;
+    [[nodiscard]] Duration stats_period();
 
     [[nodiscard]] std::shared_ptr<pool::Caps>
     caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all,
@@ -60,6 +71,8 @@ private:
 
     std::mutex mutex_;
     std::map<pool::Key, std::shared_ptr<ServerPool>> pools_;
+    // Outlive the pools they count for: a retired pool's successor goes on counting.
+    std::map<pool::Key, std::shared_ptr<TrafficStats>> traffic_;
     std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>> database_caps_;
     std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>> user_caps_;
 

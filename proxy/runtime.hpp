@@ -1,6 +1,6 @@
 // What every session on every worker shares for the life of the process.
 //
-// Thread safety: `config` and `auth_users` are immutable snapshots; `pools`, `cancels`,
+// Thread safety: config() and auth_users() return immutable snapshots; `pools`, `cancels`,
 // `statements`, `sessions`, `metrics` and `switches` are thread-safe; the counters are atomic.
 // `workers` is filled before any worker runs and not changed after.
 #pragma once
@@ -20,19 +20,36 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string_view>
 
 namespace proxy {
 
 struct Runtime {
-    Runtime(std::shared_ptr<const Config> config_, std::shared_ptr<const AuthUsers> auth_users_,
+    Runtime(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
             std::vector<asio::any_io_executor> executors)
-        : config(std::move(config_)),
-          auth_users(std::move(auth_users_)), workers{std::move(executors)},
-          pools(config, auth_users, workers) {}
+        : workers{std::move(executors)}, pools(config, auth_users, workers),
+          config_(std::move(config)), auth_users_(std::move(auth_users)) {}
 
-    std::shared_ptr<const Config> config;
-    std::shared_ptr<const AuthUsers> auth_users;
+    // The configuration and users in force. RELOAD and SET replace them; a session keeps the
+    // snapshot it started with, new sessions get the new one.
+    [[nodiscard]] std::shared_ptr<const Config> config() const {
+        std::lock_guard lock{config_mutex_};
+        return config_;
+    }
+    [[nodiscard]] std::shared_ptr<const AuthUsers> auth_users() const {
+        std::lock_guard lock{config_mutex_};
+        return auth_users_;
+    }
+    // Puts `config` and `auth_users` in force, in the pools too (Pools::reconfigure).
+    void replace_config(std::shared_ptr<const Config> config,
+                        std::shared_ptr<const AuthUsers> auth_users) {
+        pools.reconfigure(config, auth_users);
+        std::lock_guard lock{config_mutex_};
+        config_ = std::move(config);
+        auth_users_ = std::move(auth_users);
+    }
+
     Workers workers;
     Pools pools;
     CancelRegistry cancels;
@@ -52,6 +69,11 @@ struct Runtime {
     std::function<void(ShutdownMode)> shutdown;
     // A graceful shutdown is under way: new clients are refused, /readyz says no.
     std::atomic<bool> shutting_down{false};
+
+private:
+    mutable std::mutex config_mutex_;
+    std::shared_ptr<const Config> config_;
+    std::shared_ptr<const AuthUsers> auth_users_;
 };
 
 } // namespace proxy

@@ -13,6 +13,7 @@
 #include "proxy/http_endpoint.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/log.hpp"
+#include "proxy/reload.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/shutdown.hpp"
 
@@ -51,19 +52,9 @@ boost::system::result<std::vector<tcp::endpoint>> resolve_listen_address(const E
     return std::vector{results.begin()->endpoint()};
 }
 
-std::shared_ptr<const AuthUsers> load_users(const Config& config) {
-    if (config.settings.auth_file.empty()) return std::make_shared<const AuthUsers>();
-    auto loaded = load_auth_file(config.settings.auth_file);
-    if (!loaded) {
-        for (const auto& error : loaded.errors())
-            log::error(error.to_string());
-        return nullptr;
-    }
-    return std::make_shared<const AuthUsers>(loaded.users());
-}
 
 bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers) {
-    for (const auto& address : runtime.config->settings.listen) {
+    for (const auto& address : runtime.config()->settings.listen) {
         const auto endpoints = resolve_listen_address(address);
         if (!endpoints) {
             log::error("could not listen on ", address.to_string(), ": ",
@@ -90,7 +81,7 @@ bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers)
 // PostgreSQL's socket name, so that `psql -h DIR -p PORT` finds us: DIR/.s.PGSQL.PORT, the
 // port being the first listen address's (PgBouncer's listen_port).
 bool listen_unix(Runtime& runtime, asio::io_context& io) {
-    const Settings& settings = runtime.config->settings;
+    const Settings& settings = runtime.config()->settings;
     if (settings.unix_socket_dir.empty()) return true;
     const std::uint16_t port = listen_port(settings);
     const auto path =
@@ -122,13 +113,19 @@ void on_signal(int signal, Runtime& runtime, Shutdown& shutdown) {
     if (signal == SIGQUIT) shutdown.begin(ShutdownMode::immediate);
     if (signal == SIGUSR1) runtime.switches.pause("");
     if (signal == SIGUSR2) runtime.switches.resume("");
-    // Taken so that it does not end the process, its default action.
-    if (signal == SIGHUP) log::warning("configuration reload is not supported yet; unchanged");
+    if (signal == SIGHUP) {
+        const auto outcome = reload(runtime);
+        if (const auto* error = std::get_if<AdminError>(&outcome)) {
+            log::error(error->message);
+        } else {
+            log::info("configuration reloaded");
+        }
+    }
 }
 
 // /metrics, /healthz and /readyz on their own thread; nullptr when [metrics] listen is "".
 boost::system::result<std::unique_ptr<HttpEndpoint>> serve_metrics(Runtime& runtime) {
-    const auto& address = runtime.config->metrics.listen;
+    const auto& address = runtime.config()->metrics.listen;
     if (!address) return std::unique_ptr<HttpEndpoint>();
     HttpHandlers handlers{
         [&runtime] {
@@ -152,8 +149,13 @@ boost::system::result<std::unique_ptr<HttpEndpoint>> serve_metrics(Runtime& runt
 } // namespace
 
 int run(std::shared_ptr<const Config> config) {
-    auto users = load_users(*config);
-    if (!users) return 1;
+    auto loaded_users = load_users(*config);
+    if (auto* errors = std::get_if<std::vector<std::string>>(&loaded_users)) {
+        for (const auto& error : *errors)
+            log::error(error);
+        return 1;
+    }
+    auto users = std::get<std::shared_ptr<const AuthUsers>>(std::move(loaded_users));
     std::vector<std::unique_ptr<Worker>> workers;
     std::vector<asio::any_io_executor> executors;
     for (unsigned i = 0; i < worker_count(*config); ++i) {

@@ -35,12 +35,17 @@ Overloaded(F...) -> Overloaded<F...>;
 } // namespace
 
 ServerPool::ServerPool(pool::Key key, ServerPoolSettings settings,
-                       std::shared_ptr<pool::Caps> db_caps, std::shared_ptr<pool::Caps> user_caps,
+                       std::shared_ptr<TrafficStats> traffic, std::shared_ptr<pool::Caps> db_caps, std::shared_ptr<pool::Caps> user_caps,
                        std::shared_ptr<pool::ServerIds> ids, Workers& workers)
     : key_(std::move(key)), name_(key_.database + "/" + key_.user), settings_(std::move(settings)),
       workers_(workers),
       core_(key_, settings_.limits, std::move(db_caps), std::move(user_caps), std::move(ids)),
-      credentials_(settings_.credentials) {}
+      credentials_(settings_.credentials), traffic_(std::move(traffic)) {}
+
+void ServerPool::retire() {
+    retired_.store(true, std::memory_order_release);
+    close_when_released();
+}
 
 asio::awaitable<AcquireResult> ServerPool::acquire(pool::WaiterId client, int worker) {
     const auto executor = co_await asio::this_coro::executor;
@@ -141,7 +146,7 @@ void ServerPool::learn_credentials(const std::optional<std::string>& password,
 }
 
 PoolSnapshot ServerPool::snapshot() const {
-    PoolSnapshot snapshot{key_, {}, {}, traffic_.read()};
+    PoolSnapshot snapshot{key_, {}, {}, traffic_->read()};
     std::lock_guard lock{mutex_};
     snapshot.stats = core_.stats(now());
     for (auto& view : core_.servers()) {

@@ -49,6 +49,14 @@ struct ServerPoolSettings {
     Settings global;         // server_connect_timeout, max_packet_size, TCP keepalive
     std::string reset_query; // "" runs none
     std::string check_query; // "" sends an empty query, as PgBouncer's "<empty>"
+
+    // What a reload compares; the SCRAM keys clients revealed are learnt, not configured.
+    friend bool operator==(const ServerPoolSettings& a, const ServerPoolSettings& b) {
+        return a.limits == b.limits && a.host == b.host && a.credentials.user == b.credentials.user &&
+               a.credentials.database == b.credentials.database &&
+               a.credentials.secret == b.credentials.secret && a.global == b.global &&
+               a.reset_query == b.reset_query && a.check_query == b.check_query;
+    }
 };
 
 // What SHOW SERVERS says about a connection besides its state: known once it has logged in.
@@ -106,7 +114,8 @@ using AcquireResult = boost::system::result<ServerLease, ServerLoginError>;
 
 class ServerPool : public std::enable_shared_from_this<ServerPool> {
 public:
-    ServerPool(pool::Key key, ServerPoolSettings settings, std::shared_ptr<pool::Caps> db_caps,
+    ServerPool(pool::Key key, ServerPoolSettings settings, std::shared_ptr<TrafficStats> traffic,
+               std::shared_ptr<pool::Caps> db_caps,
                std::shared_ptr<pool::Caps> user_caps, std::shared_ptr<pool::ServerIds> ids,
                Workers& workers);
     ServerPool(const ServerPool&) = delete;
@@ -153,7 +162,13 @@ public:
     // The last login failed and no login has worked since.
     [[nodiscard]] bool login_failing() const;
     // SHOW STATS counters of this pool's clients.
-    [[nodiscard]] TrafficStats& traffic() noexcept { return traffic_; }
+    [[nodiscard]] TrafficStats& traffic() noexcept { return *traffic_; }
+    [[nodiscard]] const ServerPoolSettings& settings() const noexcept { return settings_; }
+
+    // A reload changed this pool's settings: its servers close as they come back, and its
+    // clients move to the pool that replaces it at their next transaction.
+    void retire();
+    [[nodiscard]] bool retired() const noexcept { return retired_.load(std::memory_order_acquire); }
 
 private:
     struct WaitSlot;
@@ -192,7 +207,8 @@ private:
     // a pool without servers get it at once, as PgBouncer's "server login has been failing".
     std::optional<ServerLoginError> login_error_;
     ServerCredentials credentials_; // settings_.credentials plus what clients revealed
-    TrafficStats traffic_;
+    std::shared_ptr<TrafficStats> traffic_;
+    std::atomic<bool> retired_{false};
 };
 
 } // namespace proxy

@@ -49,7 +49,7 @@ bool Shutdown::condition_met(ShutdownMode mode) const {
 }
 
 asio::awaitable<void> Shutdown::watch(ShutdownMode mode) {
-    const auto timeout = runtime_.config->settings.shutdown_timeout;
+    const auto timeout = runtime_.config()->settings.shutdown_timeout;
     const auto give_up = std::chrono::steady_clock::now() + timeout;
     asio::steady_timer timer{main_};
     while (!stopped_ && !condition_met(mode)) {
