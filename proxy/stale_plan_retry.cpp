@@ -1,6 +1,7 @@
 #include "proxy/stale_plan_retry.hpp"
 
 #include "wire/fe_query.hpp"
+#include "wire/reader.hpp"
 
 #include <utility>
 
@@ -13,10 +14,32 @@ constexpr std::size_t retained_capacity = 4096;
 
 bool continues_request(const wire::Frame& frame) {
     if (frame.type == wire::fe::Execute::type) return true;
-    // Describe(statement) would be answered with a ParameterDescription before the Bind's
-    // error could be known; only the portal's description is part of the execution.
+    // The bytes kept are the client's, so only messages that reach the server untouched count:
+    // a Describe of a statement goes out renamed (and describes no execution anyway).
     return frame.type == wire::fe::Describe::type && !frame.body.empty() &&
            frame.body.front() == static_cast<std::byte>(wire::fe::ObjectKind::portal);
+}
+
+// Whether the Bind asks for one format for every result column (none: all text). A list with a
+// format per column (pgJDBC's, once it knows the columns) was built for the columns the
+// statement had: sent again after DDL, it would get 08P01 "bind message has 1 result formats
+// but query has 2 columns" in place of the 0A000 that such drivers recognise.
+bool formats_all_columns_alike(std::span<const std::byte> bind) {
+    wire::Reader reader(bind.subspan(5));
+    if (!reader.cstr() || !reader.cstr()) return false;
+    const auto parameter_formats = reader.i16();
+    if (!parameter_formats || *parameter_formats < 0 ||
+        !reader.bytes(2 * static_cast<std::size_t>(*parameter_formats)))
+        return false;
+    const auto parameters = reader.i16();
+    if (!parameters || *parameters < 0) return false;
+    for (std::int16_t i = 0; i < *parameters; ++i) {
+        const auto length = reader.i32();
+        if (!length || (*length > 0 && !reader.bytes(static_cast<std::size_t>(*length))))
+            return false;
+    }
+    const auto result_formats = reader.i16();
+    return result_formats && *result_formats >= 0 && *result_formats <= 1;
 }
 
 } // namespace
@@ -50,7 +73,8 @@ void StalePlanRetry::on_client(const wire::Framer::Piece& piece) {
 void StalePlanRetry::on_bind(std::span<const std::byte> bind, bool whole, bool opens_batch,
                              pool::StatementPtr statement, std::uint64_t tag) {
     drop();
-    if (!whole || !opens_batch || bind.size() > max_request) return;
+    if (!whole || !opens_batch || bind.size() > max_request || !formats_all_columns_alike(bind))
+        return;
     request_.assign(bind.begin(), bind.end());
     statement_ = std::move(statement);
     tag_ = tag;

@@ -14,8 +14,9 @@
 // The kept request is what was written to the server for it: the client's Bind, renamed to the
 // statement's server name, then Describe(portal) and Execute messages, then Sync. Anything else
 // in the batch (a Parse, a second Bind, Describe(statement), Close, Flush), a request that
-// pipelines into another one, a message too long to be held whole, or more than
-// `max_request` bytes in all, and nothing is kept: the error then reaches the client as before.
+// pipelines into another one, a message too long to be held whole, more than `max_request`
+// bytes in all, or a Bind with a result format per column (made for the old columns), and
+// nothing is kept: the error then reaches the client as before.
 // A request is kept only until the client's next message, in one buffer reused from request to
 // request, so an ordinary transaction costs a copy of its few small messages and no allocation.
 //

@@ -142,6 +142,29 @@ TEST_SUITE("proxy.stale_plan_retry") {
         CHECK_FALSE(f.retry.on_stale_plan(bind_tag));
     }
 
+    TEST_CASE("a Bind is kept with one result format for all columns, not with one per column") {
+        Fixture f;
+        const auto bind_with = [](std::initializer_list<Bytes> result_formats) {
+            Bytes formats = i16(static_cast<std::int16_t>(result_formats.size()));
+            for (const auto& format : result_formats)
+                formats.insert(formats.end(), format.begin(), format.end());
+            // Two text parameters, one of them NULL, then the result formats.
+            return msg('B', cat({str("p"), str("PGMARINA_1"), i16(1), i16(0), i16(2), i32(2),
+                                 raw("42"), i32(-1), formats}));
+        };
+        const auto kept = [&f](const Bytes& bind) {
+            f.client(bind);
+            f.retry.on_bind(bind, true, true, f.statement, bind_tag);
+            f.client(sync_message);
+            return f.retry.on_stale_plan(bind_tag);
+        };
+        CHECK(kept(bind_with({})));
+        CHECK(kept(bind_with({i16(1)})));
+        CHECK_FALSE(kept(bind_with({i16(1), i16(0)})));
+        // A Bind the server will refuse anyway is not kept either.
+        CHECK_FALSE(kept(msg('B', cat({str(""), str("PGMARINA_1"), i16(0), i16(3), i32(8)}))));
+    }
+
     TEST_CASE("a request of more than max_request bytes is not kept") {
         Fixture f;
         f.bind();
