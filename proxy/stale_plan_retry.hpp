@@ -5,20 +5,20 @@
 //
 // PostgreSQL raises that error at the Bind, before any reply to it, and rolls back the implicit
 // transaction the Bind opened; nothing else of the request ran. Preparing the statement afresh
-// and sending the request again therefore does exactly what the client asked, and a client
-// that built its statement before the DDL sees the new columns instead of an error that only
-// exists because pgmarina shares statements between clients (a client of its own on the server
-// would have prepared it after the DDL). Inside a transaction block the error goes to the
-// client as usual: the block is aborted and only the client can decide what to redo.
+// and sending the request again therefore does exactly what the client asked, and the client
+// sees the new columns instead of an error that, with statements shared between clients and
+// servers, comes even to a client that prepared its statement after the DDL. Inside a
+// transaction block the error goes to the client as usual: the block is aborted and only the
+// client can decide what to redo.
 //
 // The kept request is what was written to the server for it: the client's Bind, renamed to the
 // statement's server name, then Describe(portal) and Execute messages, then Sync. Anything else
 // in the batch (a Parse, a second Bind, Describe(statement), Close, Flush), a request that
 // pipelines into another one, a message too long to be held whole, more than `max_request`
 // bytes in all, or a Bind with a result format per column (made for the old columns), and
-// nothing is kept: the error then reaches the client as before.
-// A request is kept only until the client's next message, in one buffer reused from request to
-// request, so an ordinary transaction costs a copy of its few small messages and no allocation.
+// nothing is kept: the error then reaches the client as before. A request is kept only until the
+// client's next message, in one buffer reused from request to request, so an ordinary transaction
+// costs a copy of its few small messages, and no allocation once the buffer has grown.
 //
 // Only decides and keeps bytes; PreparedStatements writes the replay and tells the tracker.
 // Not thread-safe: it belongs to one session.
