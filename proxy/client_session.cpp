@@ -511,7 +511,8 @@ private:
                 co_return false;
             }
             if ((*piece)->rest == 0) observe(frame);
-            if (prepared_) prepared_->on_server(frame, (*piece)->rest == 0, disposition, server);
+            const bool withheld =
+                prepared_ && prepared_->on_server(frame, (*piece)->rest == 0, disposition, server);
             if (std::ranges::find(disposition.failed, sync_tag_) != disposition.failed.end()) {
                 co_await fail("08P01", "invalid server parameter");
                 co_return false;
@@ -523,7 +524,7 @@ private:
                                   frame.type == wire::be::ReadyForQuery::type &&
                                   tracker.transaction_status() != wire::be::TransactionStatus::idle;
             long_server_message_forwarded_ =
-                disposition.route == wire::Route::forward && !transaction_refused;
+                disposition.route == wire::Route::forward && !transaction_refused && !withheld;
             if (long_server_message_forwarded_ && frame.type == wire::be::ReadyForQuery::type) {
                 activity_->ready(tracker.transaction_status(), pool::Clock::now());
             }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <string_view>
+#include <utility>
 
 namespace proxy {
 namespace {
@@ -48,6 +49,14 @@ wire::Frame frame_of(std::span<const std::byte> message) {
     return {static_cast<char>(message.front()), message.subspan(5), message};
 }
 
+// The first of the whole messages in `messages`, which pgmarina wrote itself.
+std::span<const std::byte> first_message(std::span<const std::byte> messages) {
+    std::size_t length = 0;
+    for (std::size_t i = 1; i < 5; ++i)
+        length = length << 8 | std::to_integer<std::size_t>(messages[i]);
+    return messages.first(1 + length);
+}
+
 } // namespace
 
 std::size_t message_hold(std::optional<char> type, std::size_t hold, std::size_t whole) noexcept {
@@ -68,8 +77,10 @@ bool PreparedStatements::on_client(const wire::Framer::Piece& piece, ServerConn&
                                    Writes out) {
     const char type = piece.frame.type;
     const bool extended = std::string_view("PBDECH").find(type) != std::string_view::npos;
+    const bool opens_batch = !batch_open_;
     batch_open_ = extended || (batch_open_ && wire::fe::Sync::type != type &&
                                std::string_view("QF").find(type) == std::string_view::npos);
+    retry_.on_client(piece);
     // A connection opened before a reload set max_prepared_statements: the client's names go
     // through untouched, and the server answers 26000 for the ones only the cache knew.
     if (server.statements().capacity() == 0) return false;
@@ -78,7 +89,7 @@ bool PreparedStatements::on_client(const wire::Framer::Piece& piece, ServerConn&
     case wire::fe::ParseView::type:
         return whole && parse(piece, server, out);
     case wire::fe::BindView::type:
-        return bind(piece, server, out);
+        return bind(piece, opens_batch, server, out);
     case wire::fe::Describe::type:
         return whole && describe(piece.frame, server, out);
     case wire::fe::Close::type:
@@ -126,7 +137,8 @@ void PreparedStatements::duplicate(const wire::Framer::Piece& piece, std::string
 }
 
 // reference.md 3 step 6; counted as PgBouncer's total_bind_count.
-bool PreparedStatements::bind(const wire::Framer::Piece& piece, ServerConn& server, Writes out) {
+bool PreparedStatements::bind(const wire::Framer::Piece& piece, bool opens_batch,
+                              ServerConn& server, Writes out) {
     const auto view = wire::fe::BindView::parse_start(piece.frame);
     if (!view || view->statement.empty()) return false;
     const auto* found = client_.find(view->statement);
@@ -137,8 +149,11 @@ bool PreparedStatements::bind(const wire::Framer::Piece& piece, ServerConn& serv
         send_parse(statement, wire::Route::skip, Undo{Undo::Kind::parse, statement, {}}, server,
                    out);
     }
-    send(renamed_bind_start(piece.frame, *view, statement->server_name()), wire::Route::forward,
-         Undo{Undo::Kind::use, statement, {}}, server, out);
+    const std::uint64_t tag =
+        send(renamed_bind_start(piece.frame, *view, statement->server_name()), wire::Route::forward,
+             Undo{Undo::Kind::use, statement, {}}, server, out);
+    // send() left the renamed Bind last in messages_.
+    retry_.on_bind(messages_.back(), piece.rest == 0, opens_batch, statement, tag);
     return true;
 }
 
@@ -175,22 +190,50 @@ bool PreparedStatements::close(const wire::Frame& frame, ServerConn& server, Wri
 }
 
 bool PreparedStatements::use(const pool::StatementPtr& statement, ServerConn& server, Writes out) {
+    std::vector<std::byte> closes;
+    const bool prepare = use(statement, server, closes);
+    if (!closes.empty())
+        out.server.push_back(asio::buffer(messages_.emplace_back(std::move(closes))));
+    return prepare;
+}
+
+bool PreparedStatements::use(const pool::StatementPtr& statement, ServerConn& server,
+                             std::vector<std::byte>& buffer) {
     // Closed after a stale plan error but not yet on the wire: the Close must come before the
     // Parse that prepares it again, or the server would answer 42P05.
     const auto due = std::ranges::find(due_, statement, &DueClose::statement);
     if (due != due_.end()) {
         due_.erase(due);
-        std::vector<std::byte> message;
-        send_close(statement->server_name(), statement, server, message, 0);
-        out.server.push_back(asio::buffer(messages_.emplace_back(std::move(message))));
+        send_close(statement->server_name(), statement, server, buffer, buffer.size());
     }
     auto use = server.statements().use(statement);
-    for (auto& evicted : use.close) {
-        std::vector<std::byte> message;
-        send_close(evicted->server_name(), evicted, server, message, 0);
-        out.server.push_back(asio::buffer(messages_.emplace_back(std::move(message))));
-    }
+    for (auto& evicted : use.close)
+        send_close(evicted->server_name(), evicted, server, buffer, buffer.size());
     return use.prepare;
+}
+
+// The request StalePlanRetry kept, as it was first written, after its statement has been
+// prepared again under the same server name: the Close of the stale one comes first, so the
+// name is free. The Bind is tagged as before, so that a second stale plan error drops the
+// statement again, and reaches the client.
+void PreparedStatements::replay(ServerConn& server) {
+    const auto request = retry_.take();
+    if (use(request.statement, server, closes_)) {
+        stats_.server_parses.fetch_add(1, std::memory_order_relaxed);
+        const auto parse = encode(wire::fe::ParseView{request.statement->server_name(),
+                                                      request.statement->query_and_types()});
+        track(parse, wire::Route::skip, Undo{Undo::Kind::parse, request.statement, {}}, server);
+        closes_.insert(closes_.end(), parse.begin(), parse.end());
+    }
+    bool bind = true;
+    for (auto rest = request.messages; !rest.empty();) {
+        const auto message = first_message(rest);
+        rest = rest.subspan(message.size());
+        std::optional<Undo> undo;
+        if (std::exchange(bind, false)) undo = Undo{Undo::Kind::use, request.statement, {}};
+        track(message, wire::Route::forward, std::move(undo), server);
+        closes_.insert(closes_.end(), message.begin(), message.end());
+    }
 }
 
 void PreparedStatements::send_parse(const pool::StatementPtr& statement, wire::Route route,
@@ -226,13 +269,20 @@ void PreparedStatements::absorb(wire::FakeReply reply, Undo undo, ServerConn& se
         out.client.push_back(fake);
 }
 
-void PreparedStatements::send(std::vector<std::byte> message, wire::Route route,
-                              std::optional<Undo> undo, ServerConn& server, Writes out) {
+std::uint64_t PreparedStatements::send(std::vector<std::byte> message, wire::Route route,
+                                       std::optional<Undo> undo, ServerConn& server, Writes out) {
     const auto& stored = messages_.emplace_back(std::move(message));
-    const std::uint64_t tag = undo ? remember(std::move(*undo)) : 0;
-    if (!server.tracker().on_frontend(frame_of(stored), route, tag) && tag != 0)
-        failed(tag, server);
+    const std::uint64_t tag = track(stored, route, std::move(undo), server);
     out.server.push_back(asio::buffer(stored));
+    return tag;
+}
+
+std::uint64_t PreparedStatements::track(std::span<const std::byte> message, wire::Route route,
+                                        std::optional<Undo> undo, ServerConn& server) {
+    const std::uint64_t tag = undo ? remember(std::move(*undo)) : 0;
+    if (!server.tracker().on_frontend(frame_of(message), route, tag) && tag != 0)
+        failed(tag, server);
+    return tag;
 }
 
 std::uint64_t PreparedStatements::remember(Undo undo) {
@@ -277,18 +327,25 @@ void PreparedStatements::failed(std::uint64_t tag, ServerConn& server) {
     }
 }
 
-void PreparedStatements::on_server(const wire::Frame& frame, bool whole,
+bool PreparedStatements::on_server(const wire::Frame& frame, bool whole,
                                    const wire::Disposition& disposition, ServerConn& server) {
+    bool withhold = false;
     if (!disposition.failed.empty() && whole && is_stale_plan_error(frame)) {
         // The first failed request is the one the error answers. Its statement is prepared
         // afresh at its next use, once the stale one has been closed (pool::ServerStatements::
         // remove; Odyssey's server_drop_on_cached_plan_error drops the whole connection).
-        const auto it = tags_.find(disposition.failed.front());
+        const std::uint64_t tag = disposition.failed.front();
+        const auto it = tags_.find(tag);
         if (it != tags_.end() && it->second.kind == Undo::Kind::use) {
             if (auto stale = server.statements().remove(it->second.statement->id()))
                 due_.push_back(DueClose{stale->server_name(), std::move(stale)});
         }
+        // The last ReadyForQuery came before the failed Bind: it says whether a transaction
+        // block was open when the Bind's batch began.
+        withhold = server.tracker().transaction_status() == wire::be::TransactionStatus::idle &&
+                   retry_.on_stale_plan(tag);
     }
+    if (frame.type == wire::be::ReadyForQuery::type) withhold = retry_.on_ready();
     for (const std::uint64_t tag : disposition.failed)
         failed(tag, server);
     if (whole && frame.type == wire::be::CommandComplete::type) {
@@ -303,13 +360,15 @@ void PreparedStatements::on_server(const wire::Frame& frame, bool whole,
     // Every request written has been answered, so no tag can fail any more: a transaction of a
     // million Binds must not keep a million tags until its server is released.
     if (!server.tracker().awaiting_replies()) tags_.clear();
+    return withhold;
 }
 
 std::span<const std::byte> PreparedStatements::due_closes(ServerConn& server) {
     closes_.clear();
+    if (retry_.due()) replay(server);
     const auto& tracker = server.tracker();
     if (due_.empty() || batch_open_ || tracker.skipping_to_sync() || tracker.client_in_copy())
-        return {};
+        return closes_;
     for (auto& due : due_)
         send_close(due.server_name, std::move(due.statement), server, closes_, closes_.size());
     due_.clear();
@@ -324,6 +383,7 @@ std::span<const std::byte> PreparedStatements::due_closes(ServerConn& server) {
 void PreparedStatements::on_released(ServerConn& server) {
     if (server.statements().capacity() > 0) server.statements().unpin_all();
     tags_.clear();
+    retry_.reset();
 }
 
 } // namespace proxy

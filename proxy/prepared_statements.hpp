@@ -8,13 +8,15 @@
 // the statement. What the client sees stays what PostgreSQL would have sent: ParseComplete and
 // CloseComplete the server was never asked for are made up in their place in the reply stream
 // (wire::ResponseTracker::absorb), the replies to our own messages are swallowed (Route::skip),
-// and a request that failed is undone in the caches (wire::Disposition::failed).
+// and a request that failed is undone in the caches (wire::Disposition::failed). A request that
+// failed only because its statement went stale under a schema change is sent again, once, when
+// that is safe (StalePlanRetry).
 //
 // The session calls, in the order things happen on the linked server:
 //     begin_step()        before forwarding what the client sent
 //     on_client()         for each client message, before forwarding it untouched
 //     due_closes()        once the client's messages are out: Close(S) to write after them
-//     on_server()         for each server message, with its Disposition
+//     on_server()         for each server message, with its Disposition; true: withhold it
 //     due_closes()        again once the server's replies are out
 //     on_released()       when the server goes back to its pool
 //
@@ -27,6 +29,7 @@
 #include "proxy/asio.hpp"
 #include "proxy/server_conn.hpp"
 #include "proxy/server_pool.hpp"
+#include "proxy/stale_plan_retry.hpp"
 #include "wire/framer.hpp"
 #include "wire/response_tracker.hpp"
 
@@ -72,14 +75,19 @@ public:
     [[nodiscard]] bool on_client(const wire::Framer::Piece& piece, ServerConn& server, Writes out);
 
     // A server message and what the tracker made of it; `whole` unless it is the start of a
-    // long message.
-    void on_server(const wire::Frame& frame, bool whole, const wire::Disposition& disposition,
-                   ServerConn& server);
+    // long message. True if the message must not reach the client even though the tracker
+    // routes it there: the stale plan error of a request that is sent again, and the
+    // ReadyForQuery after it.
+    [[nodiscard]] bool on_server(const wire::Frame& frame, bool whole,
+                                 const wire::Disposition& disposition, ServerConn& server);
 
-    // Close(S) messages of statements dropped from the server's cache while still prepared on
-    // it, followed by a Sync, all with their replies swallowed; empty until they can be
-    // written: not inside an extended-query batch of the client, nor while the server skips to
-    // a Sync (it would skip them too). Valid until the next call.
+    // What to write to the server before anything else: a request refused for a stale plan,
+    // sent again after a Close and a Parse of its statement (replies routed as the first time,
+    // the Close's and Parse's swallowed); then Close(S) messages of statements dropped from the
+    // server's cache while still prepared on it, followed by a Sync, all with their replies
+    // swallowed. The Closes wait until they can be written: not inside an extended-query batch
+    // of the client, nor while the server skips to a Sync (it would skip them too). Valid until
+    // the next call.
     [[nodiscard]] std::span<const std::byte> due_closes(ServerConn& server);
 
     // The server goes back to its pool: the transaction is over, or the server is closed.
@@ -111,23 +119,31 @@ private:
     };
 
     bool parse(const wire::Framer::Piece& piece, ServerConn& server, Writes out);
-    bool bind(const wire::Framer::Piece& piece, ServerConn& server, Writes out);
+    bool bind(const wire::Framer::Piece& piece, bool opens_batch, ServerConn& server, Writes out);
     bool describe(const wire::Frame& frame, ServerConn& server, Writes out);
     bool close(const wire::Frame& frame, ServerConn& server, Writes out);
     void duplicate(const wire::Framer::Piece& piece, std::string_view name, ServerConn& server,
                    Writes out);
 
     // Makes `statement` usable by the next message written to `server`: closes what the LRU
-    // evicts, and prepares it if the server lacks it. True if a Parse is needed.
+    // evicts (appended to `buffer`, or written through `out`), and prepares it if the server
+    // lacks it. True if a Parse is needed.
     bool use(const pool::StatementPtr& statement, ServerConn& server, Writes out);
+    bool use(const pool::StatementPtr& statement, ServerConn& server,
+             std::vector<std::byte>& buffer);
+    void replay(ServerConn& server);
     void send_parse(const pool::StatementPtr& statement, wire::Route route, Undo undo,
                     ServerConn& server, Writes out);
     void send_close(std::string_view server_name, pool::StatementPtr statement, ServerConn& server,
                     std::vector<std::byte>& buffer, std::size_t at);
     void absorb(wire::FakeReply reply, Undo undo, ServerConn& server, Writes out);
-    // Records `message` (which must stay where it is until written) with the tracker.
-    void send(std::vector<std::byte> message, wire::Route route, std::optional<Undo> undo,
-              ServerConn& server, Writes out);
+    // Records `message` (which must stay where it is until written) with the tracker; returns
+    // its tag, 0 without `undo`.
+    std::uint64_t send(std::vector<std::byte> message, wire::Route route, std::optional<Undo> undo,
+                       ServerConn& server, Writes out);
+    // Records a message about to be written with the tracker; returns its tag, 0 without `undo`.
+    std::uint64_t track(std::span<const std::byte> message, wire::Route route,
+                        std::optional<Undo> undo, ServerConn& server);
     [[nodiscard]] std::uint64_t remember(Undo undo);
     void failed(std::uint64_t tag, ServerConn& server);
 
@@ -145,6 +161,7 @@ private:
     // Our messages of the current step; each keeps its heap buffer when the outer vector grows.
     std::vector<std::vector<std::byte>> messages_;
     std::vector<std::byte> closes_;
+    StalePlanRetry retry_;
 };
 
 } // namespace proxy

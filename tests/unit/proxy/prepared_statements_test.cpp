@@ -9,6 +9,10 @@
 namespace {
 
 using namespace wire::test;
+
+std::string as_string(const Bytes& bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
 namespace asio = proxy::asio;
 using proxy::PreparedStatements;
 using wire::Frame;
@@ -40,22 +44,44 @@ struct Fixture {
         return out;
     }
 
-    std::string reply(char type) {
-        // ReadyForQuery says idle; the other replies here have no body.
-        const Bytes message = type == 'Z' ? msg('Z', "I") : msg(type, Bytes());
+    // Like client(), but a message forwarded untouched is recorded with the tracker, as the
+    // session does, and returned.
+    std::string forward(const Bytes& message) {
+        std::string out = client(message);
+        if (out != "untouched") return out;
+        server.tracker().on_frontend(frame_of(message, Phase::typed));
+        return as_string(message);
+    }
+
+    // The type of `message` if it reaches the client, then the replies made up after it.
+    std::string reply(const Bytes& message) {
         const Frame frame = frame_of(message, Phase::typed);
         const auto disposition = server.tracker().on_backend(frame);
-        prepared.on_server(frame, true, disposition, server);
-        std::string out = disposition.route == wire::Route::forward ? std::string(1, type) : "";
+        const bool withheld = prepared.on_server(frame, true, disposition, server);
+        std::string out = disposition.route == wire::Route::forward && !withheld
+                              ? std::string(1, frame.type)
+                              : "";
         for (const auto fake : disposition.fakes)
             out += static_cast<char>(fake);
         return out;
     }
-};
 
-std::string as_string(const Bytes& bytes) {
-    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
+    // ReadyForQuery says idle; the other replies here have no body.
+    std::string reply(char type) { return reply(type == 'Z' ? msg('Z', "I") : msg(type, Bytes())); }
+
+    // reply() for each of `messages` in turn.
+    std::string replies(std::initializer_list<Bytes> messages) {
+        std::string out;
+        for (const auto& message : messages)
+            out += reply(message);
+        return out;
+    }
+
+    std::string due_closes() {
+        const auto bytes = prepared.due_closes(server);
+        return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+    }
+};
 
 const Bytes types_none = i16(0);
 Bytes parse(std::string_view name, std::string_view sql) {
@@ -65,6 +91,42 @@ Bytes bind(std::string_view statement) {
     return msg('B', cat({str(""), str(statement), i16(0), i16(0), i16(0)}));
 }
 const Bytes sync_message = msg('S', Bytes());
+const Bytes describe_portal = msg('D', cat({u8('P'), str("")}));
+const Bytes execute_message = msg('E', cat({str(""), i32(0)}));
+Bytes close_statement(std::string_view name) {
+    return msg('C', cat({u8('S'), str(name)}));
+}
+const Bytes stale_plan = error_response()
+                             .severity("ERROR")
+                             .code("0A000")
+                             .message("cached plan must not change result type")
+                             .bytes();
+Bytes ready(char status) {
+    return msg('Z', std::string(1, status));
+}
+// A reply with no body.
+Bytes bare(char type) {
+    return msg(type, Bytes());
+}
+
+// A server that has PGMARINA_1, `SELECT * FROM t`, prepared for client name "s" and is idle.
+void prepare_star(Fixture& f) {
+    (void)f.forward(parse("s", "SELECT * FROM t"));
+    (void)f.forward(sync_message);
+    REQUIRE(f.replies({bare('1'), ready('I')}) == "1Z");
+    f.prepared.on_released(f.server);
+}
+
+// What libpq's PQexecPrepared sends for "s", as it reaches the server.
+std::string exec_star(Fixture& f) {
+    std::string out;
+    for (const auto& message : {bind("s"), describe_portal, execute_message, sync_message})
+        out += f.forward(message);
+    return out;
+}
+const std::string star_execution =
+    as_string(cat({bind("PGMARINA_1"), msg('D', cat({u8('P'), str("")})),
+                   msg('E', cat({str(""), i32(0)})), msg('S', Bytes())}));
 
 } // namespace
 
@@ -134,5 +196,65 @@ TEST_SUITE("proxy.prepared_statements") {
         const Bytes close_a = msg('C', cat({u8('S'), str("PGMARINA_1")}));
         CHECK(f.client(parse("c", "c")) == as_string(cat({close_a, parse("PGMARINA_3", "c")})));
         CHECK(f.server.statements().size() == 2);
+    }
+
+    TEST_CASE("a stale plan in an implicit transaction: closed, prepared again, sent again") {
+        Fixture f;
+        prepare_star(f);
+        CHECK(exec_star(f) == star_execution);
+        CHECK(f.due_closes().empty());
+        // Neither the error nor its ReadyForQuery reaches the client.
+        CHECK(f.reply(stale_plan).empty());
+        CHECK(f.reply(ready('I')).empty());
+        CHECK(f.due_closes() == as_string(cat({close_statement("PGMARINA_1"),
+                                               parse("PGMARINA_1", "SELECT * FROM t")})) +
+                                    star_execution);
+        CHECK(f.stats.server_parses == 2);
+        CHECK(f.stats.binds == 1);
+        // The Close's and Parse's replies are ours; the rest answers the client, as if first.
+        CHECK(f.replies({bare('3'), bare('1')}).empty());
+        CHECK(f.replies({bare('2'), bare('T'), bare('D'), bare('C'), ready('I')}) == "2TDCZ");
+        CHECK(f.server.tracker().releasable());
+        CHECK(f.server.statements().contains(pool::StatementId{1}));
+        CHECK(f.due_closes().empty());
+    }
+
+    TEST_CASE("a request sent again gets no second chance") {
+        Fixture f;
+        prepare_star(f);
+        (void)exec_star(f);
+        CHECK(f.replies({stale_plan, ready('I')}).empty());
+        CHECK_FALSE(f.due_closes().empty());
+        CHECK(f.replies({bare('3'), bare('1')}).empty());
+        CHECK(f.replies({stale_plan, ready('I')}) == "EZ");
+        // The statement is dropped again, its Close written after the client's Sync.
+        CHECK(f.due_closes() == as_string(cat({close_statement("PGMARINA_1"), sync_message})));
+        CHECK_FALSE(f.server.statements().contains(pool::StatementId{1}));
+    }
+
+    TEST_CASE("inside a transaction block the stale plan error reaches the client") {
+        Fixture f;
+        prepare_star(f);
+        (void)f.forward(msg('Q', str("BEGIN")));
+        CHECK(f.replies({bare('C'), ready('T')}) == "CZ");
+        (void)exec_star(f);
+        CHECK(f.replies({stale_plan, ready('E')}) == "EZ");
+        CHECK(f.due_closes() == as_string(cat({close_statement("PGMARINA_1"), sync_message})));
+    }
+
+    TEST_CASE("a stale plan error for a request that was not kept reaches the client") {
+        Fixture f;
+        prepare_star(f);
+        SUBCASE("another request pipelined after it") {
+            (void)exec_star(f);
+            (void)f.forward(msg('Q', str("SELECT 1")));
+        }
+        SUBCASE("a Parse before it in the batch") {
+            (void)f.forward(parse("u", "SELECT 2"));
+            CHECK(f.reply('1') == "1");
+            (void)exec_star(f);
+        }
+        CHECK(f.replies({stale_plan, ready('I')}) == "EZ");
+        CHECK(f.due_closes() == as_string(cat({close_statement("PGMARINA_1"), sync_message})));
     }
 }
