@@ -22,7 +22,6 @@ Pools::Pools(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUse
              Workers& workers)
     : config_(std::move(config)), auth_users_(std::move(auth_users)), workers_(workers) {}
 
-
 std::shared_ptr<pool::Caps>
 Pools::caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all,
             std::string_view name, int max) {
@@ -33,8 +32,7 @@ Pools::caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all
     return found->second;
 }
 
-ServerPoolSettings Pools::settings_for(const pool::Key& key,
-                                      const DatabaseConfig& database) const {
+ServerPoolSettings Pools::settings_for(const pool::Key& key, const DatabaseConfig& database) const {
     const Config& config = *config_;
     ServerPoolSettings settings;
     settings.limits = resolve_pool_limits(config, key);
@@ -170,9 +168,8 @@ void Pools::roll_stats_period() {
     averages_.clear();
     for (const auto& [database, end] : totals) {
         const auto start = period_start_.find(database);
-        averages_[database] =
-            period_averages(start == period_start_.end() ? TrafficTotals{} : start->second, end,
-                            stats_period());
+        averages_[database] = period_averages(
+            start == period_start_.end() ? TrafficTotals{} : start->second, end, stats_period());
     }
     period_start_ = std::move(totals);
 }

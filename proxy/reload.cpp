@@ -6,7 +6,6 @@
 
 #include <toml++/toml.h>
 
-
 namespace proxy {
 namespace {
 
@@ -22,8 +21,10 @@ AdminOutcome apply(Runtime& runtime, std::shared_ptr<const Config> config, std::
     const auto old = runtime.config();
     AdminReply reply{std::nullopt, std::move(tag), {}};
     for (const auto& key : global_keys()) {
-        if (key.spec.reload == Reload::restart && key.format(old->settings) != key.format(config->settings)) {
-            reply.notices.push_back(std::string(key.spec.name) + " changed: takes effect after a restart");
+        if (key.spec.reload == Reload::restart &&
+            key.format(old->settings) != key.format(config->settings)) {
+            reply.notices.push_back(std::string(key.spec.name) +
+                                    " changed: takes effect after a restart");
         }
     }
     if (old->metrics != config->metrics) {
@@ -67,7 +68,8 @@ load_users(const Config& config) {
 
 AdminOutcome reload(Runtime& runtime) {
     const auto source = runtime.config()->source;
-    if (source.empty()) return AdminError{"F0000", "no configuration file to reload (started without -c)"};
+    if (source.empty())
+        return AdminError{"F0000", "no configuration file to reload (started without -c)"};
     auto loaded = load_config(source);
     if (!loaded) {
         std::string message = "configuration not changed:";

@@ -52,7 +52,6 @@ boost::system::result<std::vector<tcp::endpoint>> resolve_listen_address(const E
     return std::vector{results.begin()->endpoint()};
 }
 
-
 bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers) {
     for (const auto& address : runtime.config()->settings.listen) {
         const auto endpoints = resolve_listen_address(address);

@@ -35,8 +35,9 @@ Overloaded(F...) -> Overloaded<F...>;
 } // namespace
 
 ServerPool::ServerPool(pool::Key key, ServerPoolSettings settings,
-                       std::shared_ptr<TrafficStats> traffic, std::shared_ptr<pool::Caps> db_caps, std::shared_ptr<pool::Caps> user_caps,
-                       std::shared_ptr<pool::ServerIds> ids, Workers& workers)
+                       std::shared_ptr<TrafficStats> traffic, std::shared_ptr<pool::Caps> db_caps,
+                       std::shared_ptr<pool::Caps> user_caps, std::shared_ptr<pool::ServerIds> ids,
+                       Workers& workers)
     : key_(std::move(key)), name_(key_.database + "/" + key_.user), settings_(std::move(settings)),
       workers_(workers),
       core_(key_, settings_.limits, std::move(db_caps), std::move(user_caps), std::move(ids)),

@@ -52,7 +52,8 @@ struct ServerPoolSettings {
 
     // What a reload compares; the SCRAM keys clients revealed are learnt, not configured.
     friend bool operator==(const ServerPoolSettings& a, const ServerPoolSettings& b) {
-        return a.limits == b.limits && a.host == b.host && a.credentials.user == b.credentials.user &&
+        return a.limits == b.limits && a.host == b.host &&
+               a.credentials.user == b.credentials.user &&
                a.credentials.database == b.credentials.database &&
                a.credentials.secret == b.credentials.secret && a.global == b.global &&
                a.reset_query == b.reset_query && a.check_query == b.check_query;
@@ -115,9 +116,8 @@ using AcquireResult = boost::system::result<ServerLease, ServerLoginError>;
 class ServerPool : public std::enable_shared_from_this<ServerPool> {
 public:
     ServerPool(pool::Key key, ServerPoolSettings settings, std::shared_ptr<TrafficStats> traffic,
-               std::shared_ptr<pool::Caps> db_caps,
-               std::shared_ptr<pool::Caps> user_caps, std::shared_ptr<pool::ServerIds> ids,
-               Workers& workers);
+               std::shared_ptr<pool::Caps> db_caps, std::shared_ptr<pool::Caps> user_caps,
+               std::shared_ptr<pool::ServerIds> ids, Workers& workers);
     ServerPool(const ServerPool&) = delete;
     ServerPool& operator=(const ServerPool&) = delete;
 

@@ -12,6 +12,7 @@
 #include <libpq-fe.h>
 
 #include <arpa/inet.h>
+#include <csignal>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -24,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -146,6 +148,16 @@ std::string http_get(const std::string& path) {
     }
     ::close(fd);
     return response;
+}
+
+// The process has ended: gone, or a zombie its parent has not reaped.
+bool exited(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string pid_field;
+    std::string name;
+    char state = 'X';
+    if (!(stat >> pid_field >> name >> state)) return true;
+    return state == 'Z' || state == 'X';
 }
 
 const std::string connection_columns =
@@ -532,5 +544,107 @@ TEST_SUITE("console") {
         REQUIRE(admin.ok());
         CHECK(show(admin, "STATS").field_names().back() == "total_requests");
         CHECK(show(admin, "DATABASES").field_names().back() == "reserve_pool");
+    }
+
+    TEST_CASE("SET and RELOAD change settings live; a broken file changes nothing") {
+        PGMARINA_LOG_ON_FAILURE();
+        const std::uint16_t port = PgmarinaProcess::free_port();
+        const std::string config = config_for(setup().cluster, port, PgmarinaProcess::free_port());
+        PgmarinaProcess own{config, port};
+        const auto connect = [&](std::string_view user, std::string_view dbname) {
+            return pq::Connection::connect(
+                own.conninfo(user, setup().cluster.password(user), dbname));
+        };
+        auto admin = connect("scram_user", "pgbouncer");
+        REQUIRE(admin.ok());
+        const auto setting = [&](std::string_view key) {
+            const auto table = show(admin, "CONFIG");
+            return table.value(rows_where(table, "key", key).at(0), "value");
+        };
+        const auto pool_size = [&](std::string_view database) {
+            const auto table = show(admin, "DATABASES");
+            return table.value(rows_where(table, "name", database).at(0), "pool_size");
+        };
+
+        // A client holds a server of the old pool across the change.
+        auto client = connect("scram_user", "app");
+        REQUIRE(client.ok());
+        REQUIRE(client.exec("SELECT 1").ok());
+        REQUIRE(admin.exec("SET default_pool_size = 2").ok());
+        CHECK(setting("default_pool_size") == "2");
+        CHECK(pool_size("app") == "2");
+        CHECK(admin.exec("SET pool_mode = 'session'").ok());
+        CHECK(setting("pool_mode") == "session");
+        CHECK(admin.exec("SET default_pool_size = -5").sqlstate() == "22023");
+        CHECK(admin.exec("SET workers = 3").sqlstate() == "55P02");
+        CHECK(admin.exec("SET no_such_thing = 1").sqlstate() == "42704");
+        // The client moves to the new pool at its next transaction.
+        CHECK(client.exec("SELECT 2").ok());
+
+        // RELOAD reads the file again: a new database appears, and the SETs are undone.
+        std::ofstream(own.config_path(), std::ios::app)
+            << "\n[databases.added]\ndbname = \"app\"\nhosts = [\"127.0.0.1:"
+            << setup().cluster.port(0) << "\"]\n";
+        REQUIRE(admin.exec("RELOAD").ok());
+        CHECK(setting("default_pool_size") == "4");
+        auto added = connect("scram_user", "added");
+        REQUIRE_MESSAGE(added.ok(), added.error_message());
+        CHECK(added.exec("SELECT 1").ok());
+
+        std::ofstream(own.config_path(), std::ios::app) << "\nnot toml at all [\n";
+        const auto broken = admin.exec("RELOAD");
+        CHECK(broken.sqlstate() == "F0000");
+        CHECK(setting("default_pool_size") == "4");
+        CHECK(client.exec("SELECT 3").ok());
+
+        // SIGHUP reloads too, and does not end the process.
+        std::ofstream(own.config_path()) << config;
+        REQUIRE(::kill(own.pid(), SIGHUP) == 0);
+        std::this_thread::sleep_for(300ms);
+        auto again = connect("scram_user", "app");
+        CHECK(again.ok());
+        CHECK_FALSE(connect("scram_user", "added").ok());
+    }
+
+    TEST_CASE("SIGTERM waits for clients, refusing new ones; SIGUSR1 pauses, SIGUSR2 resumes") {
+        PGMARINA_LOG_ON_FAILURE();
+        const std::uint16_t port = PgmarinaProcess::free_port();
+        PgmarinaProcess own{config_for(setup().cluster, port, PgmarinaProcess::free_port()), port};
+        const auto connect = [&](std::string_view dbname) {
+            return pq::Connection::connect(
+                own.conninfo("scram_user", setup().cluster.password("scram_user"), dbname));
+        };
+        std::optional<pq::Connection> admin = connect("pgbouncer");
+        REQUIRE(admin->ok());
+        const auto state = [&](std::string_view key) {
+            const auto table = show(*admin, "STATE");
+            return table.value(rows_where(table, "key", key).at(0), "value");
+        };
+        REQUIRE(::kill(own.pid(), SIGUSR1) == 0);
+        std::this_thread::sleep_for(200ms);
+        CHECK(state("paused") == "yes");
+        REQUIRE(::kill(own.pid(), SIGUSR2) == 0);
+        std::this_thread::sleep_for(200ms);
+        CHECK(state("paused") == "no");
+
+        std::optional<pq::Connection> client = connect("app");
+        REQUIRE(client->ok());
+        REQUIRE(client->exec("SELECT 1").ok());
+        REQUIRE(::kill(own.pid(), SIGTERM) == 0);
+        std::this_thread::sleep_for(300ms);
+        const auto refused = connect("app");
+        CHECK_FALSE(refused.ok());
+        CHECK(refused.sqlstate() == "57P01");
+        CHECK(client->exec("SELECT 2").ok()); // the clients already in are served
+        CHECK_FALSE(exited(own.pid()));
+        client.reset();
+        admin.reset();
+        // Every client gone: the process exits by itself (a zombie until the test reaps it).
+        bool gone = false;
+        for (int attempt = 0; attempt < 50 && !gone; ++attempt) {
+            std::this_thread::sleep_for(100ms);
+            gone = exited(own.pid());
+        }
+        CHECK(gone);
     }
 }

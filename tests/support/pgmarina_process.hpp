@@ -40,6 +40,8 @@ public:
     [[nodiscard]] std::uint16_t port() const { return port_; }
     // The process id, for /proc/PID/status; -1 once the process has been seen to exit.
     [[nodiscard]] pid_t pid() const { return pid_; }
+    // The configuration file it runs with, for tests that change it and RELOAD.
+    [[nodiscard]] std::filesystem::path config_path() const { return dir_ / "pgmarina.toml"; }
     // A libpq conninfo for a database behind this pgmarina.
     [[nodiscard]] std::string conninfo(std::string_view user, std::string_view password,
                                        std::string_view dbname) const;
