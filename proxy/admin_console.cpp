@@ -1,6 +1,7 @@
 #include "proxy/admin_console.hpp"
 
 #include "proxy/console_tables.hpp"
+#include "proxy/deadline.hpp"
 #include "proxy/log.hpp"
 #include "proxy/reload.hpp"
 #include "proxy/runtime.hpp"
@@ -8,7 +9,6 @@
 #include "pgmarina_version.hpp"
 
 #include <charconv>
-#include <chrono>
 
 namespace proxy {
 namespace {
@@ -73,8 +73,6 @@ std::string_view verb_name(AdminVerb verb) {
     return "?";
 }
 
-constexpr auto poll_period = std::chrono::milliseconds(100);
-
 } // namespace
 
 std::vector<ServerParameter> console_parameters() {
@@ -97,15 +95,6 @@ AdminOutcome AdminConsole::show(const std::string& subject) {
 
 bool AdminConsole::known_database(const std::string& database) const {
     return database.empty() || runtime_.config()->databases.contains(database);
-}
-
-template <class Done>
-asio::awaitable<void> AdminConsole::wait_until(Done done) {
-    asio::steady_timer timer{co_await asio::this_coro::executor};
-    while (!done()) {
-        timer.expires_after(poll_period);
-        co_await timer.async_wait(nothrow);
-    }
 }
 
 void AdminConsole::reconnect(const std::string& database) {
@@ -153,7 +142,7 @@ asio::awaitable<AdminOutcome> AdminConsole::execute(const AdminCommand& command)
     if (command.verb == AdminVerb::pause) {
         // PgBouncer: new transactions wait, running ones finish, then the servers go.
         runtime_.switches.pause(argument);
-        co_await wait_until([&] { return servers(argument, true, false) == 0; });
+        co_await poll_until([&] { return servers(argument, true, false) == 0; });
         reconnect(argument);
         co_return done(std::string(verb_name(command.verb)));
     }
@@ -174,7 +163,7 @@ asio::awaitable<AdminOutcome> AdminConsole::execute(const AdminCommand& command)
         co_return done(std::string(verb_name(command.verb)));
     }
     if (command.verb == AdminVerb::wait_close) {
-        co_await wait_until([&] { return servers(argument, false, true) == 0; });
+        co_await poll_until([&] { return servers(argument, false, true) == 0; });
         co_return done(std::string(verb_name(command.verb)));
     }
     if (command.verb == AdminVerb::kill) {

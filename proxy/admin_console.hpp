@@ -30,9 +30,6 @@ private:
     // The databases a command names: `database`, or all of them for "". An unknown one is an
     // error, as in PgBouncer.
     [[nodiscard]] bool known_database(const std::string& database) const;
-    // Polls until `done` holds, PgBouncer's PAUSE and WAIT_CLOSE being waits too.
-    template <class Done>
-    asio::awaitable<void> wait_until(Done done);
     void reconnect(const std::string& database);
     [[nodiscard]] std::size_t servers(const std::string& database, bool only_active,
                                       bool only_close_needed);

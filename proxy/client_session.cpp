@@ -433,7 +433,11 @@ private:
     // Gets a server for the client's next transaction and brings its settings in line.
     asio::awaitable<bool> link() {
         activity_->waiting(pool::Clock::now());
-        co_await wait_while_paused();
+        // PAUSE, KILL and SUSPEND hold new transactions until RESUME (PgBouncer's semantics).
+        // Tested here, not in a coroutine, so an unpaused transaction allocates no frame.
+        if (runtime_.switches.paused(startup_.database)) {
+            co_await poll_until([this] { return !runtime_.switches.paused(startup_.database); });
+        }
         if (pool_->retired()) {
             // A reload changed the pool's settings: its successor serves from now on.
             auto successor = runtime_.pools.get(startup_.database, startup_.user);
@@ -464,17 +468,6 @@ private:
             out_.push_back(asio::buffer(sync_query_));
         }
         co_return true;
-    }
-
-    // PAUSE, KILL and SUSPEND hold new transactions until RESUME (PgBouncer's semantics). A
-    // poll, because a pause is rare and short-lived and the check costs one atomic load.
-    asio::awaitable<void> wait_while_paused() {
-        if (!runtime_.switches.paused(startup_.database)) co_return;
-        asio::steady_timer timer{client_.get_executor()};
-        while (runtime_.switches.paused(startup_.database)) {
-            timer.expires_after(std::chrono::milliseconds(100));
-            co_await timer.async_wait(nothrow);
-        }
     }
 
     // Forwards what the server sent, as the tracker routes it.

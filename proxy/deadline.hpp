@@ -15,6 +15,14 @@ inline asio::awaitable<void> sleep_for(Duration duration) {
     co_await timer.async_wait(nothrow);
 }
 
+// Checks `done` every `period` until it holds: for conditions that other threads change and that
+// have no event to wait on (PAUSE, WAIT_CLOSE), rare enough that a poll costs nothing.
+template <class Done>
+asio::awaitable<void> poll_until(Done done, Duration period = std::chrono::milliseconds(100)) {
+    while (!done())
+        co_await sleep_for(period);
+}
+
 // Runs `operation` with a deadline: std::nullopt when `timeout` passed first, and the operation
 // is cancelled. A zero timeout means none, as with every PgBouncer timeout setting, and then no
 // timer is started at all.
