@@ -185,12 +185,15 @@ void validate(const Config& config, const toml::table& root, Diagnostics& diag) 
     }
 }
 
-// auth_file and auth_hba_file are relative to the configuration file, not to the working
-// directory as in PgBouncer: a service's working directory is usually "/", which made relative
-// paths in PgBouncer configs a trap.
+// auth_file, auth_hba_file and the TLS files are relative to the configuration file, not to the
+// working directory as in PgBouncer: a service's working directory is usually "/", which made
+// relative paths in PgBouncer configs a trap.
 void resolve_relative_paths(Settings& settings, const std::filesystem::path& origin) {
     std::filesystem::path base = origin.parent_path();
-    for (std::string* file : {&settings.auth_file, &settings.auth_hba_file}) {
+    for (std::string* file : {&settings.auth_file, &settings.auth_hba_file,
+                              &settings.client_tls_key_file, &settings.client_tls_cert_file,
+                              &settings.client_tls_ca_file, &settings.server_tls_ca_file,
+                              &settings.server_tls_key_file, &settings.server_tls_cert_file}) {
         if (!file->empty() && std::filesystem::path(*file).is_relative() && !base.empty()) {
             *file = (base / *file).lexically_normal().string();
         }

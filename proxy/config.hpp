@@ -65,6 +65,17 @@ enum class AuthType {
     hba,           // per-connection method from auth_hba_file
 };
 
+// Whether and how strictly a connection is encrypted (libpq's sslmode names, as PgBouncer's
+// client_tls_sslmode and server_tls_sslmode).
+enum class TlsMode {
+    disable,     // never TLS
+    allow,       // TLS when the other side asks for it or offers it
+    prefer,      // the same as allow for us: TLS when it can be had
+    require,     // TLS or no connection; certificates are not checked
+    verify_ca,   // TLS with a certificate signed by the configured CA
+    verify_full, // as verify_ca, and toward servers the host name must match the certificate
+};
+
 // Which backends of a database serve a client's transactions.
 enum class Routing {
     primary_only,     // every transaction on the primary
@@ -75,6 +86,7 @@ enum class Routing {
 [[nodiscard]] std::string_view to_string(PoolMode mode);
 [[nodiscard]] std::string_view to_string(AuthType type);
 [[nodiscard]] std::string_view to_string(Routing routing);
+[[nodiscard]] std::string_view to_string(TlsMode mode);
 
 // [pgmarina]: process-wide settings. The defaults here are the documented defaults; the table in
 // settings.cpp maps each field to its TOML key, description and limits.
@@ -93,6 +105,22 @@ struct Settings {
     AuthType auth_type = AuthType::md5;
     std::string auth_file;
     std::string auth_hba_file;
+    std::string auth_user;
+    std::string auth_query = "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE "
+                             "rolpassword END FROM pg_authid WHERE rolname = $1 AND rolcanlogin";
+    std::string auth_dbname;
+    TlsMode client_tls_sslmode = TlsMode::disable;
+    std::string client_tls_key_file;
+    std::string client_tls_cert_file;
+    std::string client_tls_ca_file;
+    std::string client_tls_protocols = "secure";
+    std::string client_tls_ciphers = "default";
+    TlsMode server_tls_sslmode = TlsMode::prefer;
+    std::string server_tls_ca_file;
+    std::string server_tls_key_file;
+    std::string server_tls_cert_file;
+    std::string server_tls_protocols = "secure";
+    std::string server_tls_ciphers = "default";
     std::vector<std::string> admin_users;
     std::vector<std::string> stats_users;
     bool admin_legacy_columns = false;
@@ -145,8 +173,9 @@ struct DatabaseConfig {
     std::optional<int> reserve_pool_size;
     std::optional<PoolMode> pool_mode;
     std::optional<int> max_db_connections;
-    std::optional<std::string> user;     // force_user: every pool of this database logs in as it
-    std::optional<std::string> password; // password of `user`; only valid together with it
+    std::optional<std::string> user;      // force_user: every pool of this database logs in as it
+    std::optional<std::string> password;  // password of `user`; only valid together with it
+    std::optional<std::string> auth_user; // looks up unknown users' secrets with auth_query
 
     friend bool operator==(const DatabaseConfig&, const DatabaseConfig&) = default;
 };

@@ -175,6 +175,10 @@ std::string_view to_string(Routing routing) {
     return EnumNames<Routing>::names.at(static_cast<std::size_t>(routing));
 }
 
+std::string_view to_string(TlsMode mode) {
+    return EnumNames<TlsMode>::names.at(static_cast<std::size_t>(mode));
+}
+
 std::string Endpoint::to_string() const {
     std::string port_text = std::to_string(port);
     if (host.find(':') != std::string::npos) {

@@ -35,6 +35,12 @@ struct EnumNames<Routing> {
                                                            "replicas_only"};
 };
 
+template <>
+struct EnumNames<TlsMode> {
+    static constexpr std::array<std::string_view, 6> names{"disable", "allow",     "prefer",
+                                                           "require", "verify-ca", "verify-full"};
+};
+
 template <class E>
 [[nodiscard]] std::optional<E> parse_enum(std::string_view text) {
     const auto& names = EnumNames<E>::names;

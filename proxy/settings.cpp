@@ -71,6 +71,45 @@ constexpr std::array global_table{
         "auth_hba_file",
         "pg_hba.conf-style rules, required when auth_type is hba; relative to this file's "
         "directory"),
+    key<&Settings::auth_user>(
+        "auth_user",
+        "User that looks up the secrets of users not in [users] or auth_file, with auth_query"),
+    key<&Settings::auth_query>(
+        "auth_query",
+        "Query returning (user name, secret) for $1; the default honours VALID UNTIL"),
+    key<&Settings::auth_dbname>(
+        "auth_dbname", "Database auth_query runs in; \"\" = the database the client asked for"),
+    key<&Settings::client_tls_sslmode>(
+        "client_tls_sslmode",
+        "TLS toward clients: disable, allow, prefer, require; verify-ca, verify-full need a "
+        "client cert"),
+    key<&Settings::client_tls_key_file>("client_tls_key_file",
+                                        "Private key pgmarina presents to clients (PEM)"),
+    key<&Settings::client_tls_cert_file>("client_tls_cert_file",
+                                         "Certificate pgmarina presents to clients (PEM)"),
+    key<&Settings::client_tls_ca_file>(
+        "client_tls_ca_file", "CA certificates that client certificates must chain to (PEM)"),
+    key<&Settings::client_tls_protocols>(
+        "client_tls_protocols",
+        "TLS versions offered to clients: secure (1.2 and 1.3), tlsv1.2, tlsv1.3"),
+    key<&Settings::client_tls_ciphers>(
+        "client_tls_ciphers", "OpenSSL cipher list for TLS 1.2 clients; default = strong AEAD "
+                              "ciphers with forward secrecy"),
+    key<&Settings::server_tls_sslmode>(
+        "server_tls_sslmode",
+        "TLS toward PostgreSQL: disable, allow, prefer, require, verify-ca, verify-full (+ host "
+        "name)"),
+    key<&Settings::server_tls_ca_file>(
+        "server_tls_ca_file", "CA certificates that servers' certificates must chain to (PEM)"),
+    key<&Settings::server_tls_key_file>(
+        "server_tls_key_file", "Private key for a client certificate sent to servers (PEM)"),
+    key<&Settings::server_tls_cert_file>("server_tls_cert_file",
+                                         "Client certificate sent to servers (PEM)"),
+    key<&Settings::server_tls_protocols>(
+        "server_tls_protocols", "TLS versions used toward servers: secure, tlsv1.2, tlsv1.3"),
+    key<&Settings::server_tls_ciphers>(
+        "server_tls_ciphers", "OpenSSL cipher list for TLS 1.2 toward servers; default as for "
+                              "clients"),
     key<&Settings::admin_users>(
         "admin_users",
         "Users allowed every command on the admin console (databases pgbouncer and pgmarina)"),
@@ -209,6 +248,10 @@ constexpr std::array database_table{
         .default_doc("the client's user"),
     key<&DatabaseConfig::password>("password", "Password for user; only allowed together with user")
         .default_doc("from auth_file or [users]"),
+    key<&DatabaseConfig::auth_user>("auth_user",
+                                    "User that runs auth_query for this database's unknown users")
+        .non_empty()
+        .default_doc("[pgmarina] auth_user"),
 };
 
 constexpr std::array user_table{

@@ -200,6 +200,7 @@ TEST_SUITE("proxy.settings") {
         CHECK(app.max_db_connections == 0);
         CHECK(app.user == "app");
         CHECK(app.password == "change-me");
+        CHECK(app.auth_user == "pgmarina_auth");
         check_example_section(sections["[databases.app]"], proxy::database_keys(), false);
 
         REQUIRE(config.users.size() == 1);
