@@ -85,7 +85,7 @@ using NameMap = std::map<std::string, T, std::less<>>;
 
 class AdminSession {
 public:
-    AdminSession(ClientSocket& socket, wire::Framer& framer, const AdminExecute& execute)
+    AdminSession(ClientStream& socket, wire::Framer& framer, const AdminExecute& execute)
         : socket_(socket), framer_(framer), execute_(execute) {}
 
     asio::awaitable<std::string> run() {
@@ -386,7 +386,7 @@ private:
         return false;
     }
 
-    ClientSocket& socket_;
+    ClientStream& socket_;
     wire::Framer& framer_;
     const AdminExecute& execute_;
     // Replies not yet written; see flush_threshold.
@@ -401,7 +401,7 @@ private:
 
 } // namespace
 
-asio::awaitable<std::string> serve_admin(ClientSocket& socket, wire::Framer& framer,
+asio::awaitable<std::string> serve_admin(ClientStream& socket, wire::Framer& framer,
                                          const AdminExecute& execute) {
     AdminSession session{socket, framer, execute};
     co_return co_await session.run();

@@ -6,6 +6,7 @@
 #include "proxy/admin_command.hpp"
 #include "proxy/admin_reply.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/stream.hpp"
 #include "wire/framer.hpp"
 
 #include <functional>
@@ -21,7 +22,7 @@ using AdminExecute = std::function<asio::awaitable<AdminOutcome>(const AdminComm
 // leaves; returns why the session ended (for the disconnect log line, e.g. "client close
 // request"). `framer` must be in the typed phase. A command that fails is an ErrorResponse and
 // the session goes on; a protocol violation is a FATAL 08P01 and ends it.
-[[nodiscard]] asio::awaitable<std::string> serve_admin(ClientSocket& socket, wire::Framer& framer,
+[[nodiscard]] asio::awaitable<std::string> serve_admin(ClientStream& socket, wire::Framer& framer,
                                                        const AdminExecute& execute);
 
 } // namespace proxy

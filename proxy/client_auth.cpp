@@ -44,7 +44,7 @@ using Step = boost::system::result<T, Refusal>;
 
 // The client of one login and the state its messages are read through.
 struct Login {
-    ClientSocket& socket;
+    ClientStream& socket;
     wire::Framer& framer;
     std::string_view user;
 };
@@ -257,6 +257,19 @@ asio::awaitable<Step<ClientAuthenticated>> check_scram(Login& login, std::string
     co_return authenticated;
 }
 
+// cert: the client's verified TLS certificate names the user in its CommonName, as PostgreSQL's
+// cert method with the default map. No password is asked for.
+Step<ClientAuthenticated> check_certificate(const Login& login) {
+    const TlsEngine* tls = login.socket.tls();
+    const auto name = tls != nullptr ? tls->peer_common_name() : std::nullopt;
+    if (name == login.user) return ClientAuthenticated{};
+    return Refusal{invalid_authorization,
+                   "certificate authentication failed for user \"" + std::string(login.user) + "\"",
+                   tls == nullptr ? "The connection is not encrypted."
+                   : name         ? "The certificate's common name does not match the user name."
+                                  : "No verified client certificate was presented."};
+}
+
 // Which exchange `auth_type` and the secret's form call for (client_auth.hpp).
 asio::awaitable<Step<ClientAuthenticated>> run_exchange(Login& login, AuthType auth_type,
                                                         std::string_view secret) {
@@ -277,8 +290,9 @@ asio::awaitable<Step<ClientAuthenticated>> run_exchange(Login& login, AuthType a
         }
         co_return co_await check_scram(login, secret);
     case AuthType::cert:
+        co_return check_certificate(login);
     case AuthType::hba:
-        break;
+        break; // the caller resolves hba to the method of the matching line
     }
     co_return Refusal{invalid_authorization, "authentication method \"" +
                                                  std::string(to_string(auth_type)) +
@@ -287,7 +301,7 @@ asio::awaitable<Step<ClientAuthenticated>> run_exchange(Login& login, AuthType a
 
 } // namespace
 
-asio::awaitable<ClientAuthResult> authenticate_client(ClientSocket& socket, wire::Framer& framer,
+asio::awaitable<ClientAuthResult> authenticate_client(ClientStream& socket, wire::Framer& framer,
                                                       AuthType auth_type, std::string_view user,
                                                       std::string_view secret) {
     Login login{socket, framer, user};

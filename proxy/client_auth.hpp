@@ -9,12 +9,14 @@
 // - md5: AuthenticationMD5Password with a random salt against a plain or md5 secret; a SCRAM
 //   secret gets a SCRAM-SHA-256 exchange instead (an md5 answer cannot be checked against it).
 // - scram-sha-256: SCRAM-SHA-256 against a plain or SCRAM secret; an md5 secret cannot be used.
-// cert and hba belong to the TLS issue and are refused here.
+// - cert: the verified TLS client certificate's CommonName must equal the user; no password.
+// hba is not a method of its own: the caller passes the method of the matching hba line.
 #pragma once
 
 #include "proxy/asio.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server_login.hpp"
+#include "proxy/stream.hpp"
 #include "wire/framer.hpp"
 
 #include <optional>
@@ -48,7 +50,7 @@ using ClientAuthResult = boost::system::result<ClientAuthenticated, ClientAuthEr
 // not support) unless the client is gone. `secret` is the user's stored secret (find_secret).
 // No timeout of its own: the caller bounds the login with client_login_timeout.
 [[nodiscard]] asio::awaitable<ClientAuthResult>
-authenticate_client(ClientSocket& socket, wire::Framer& framer, AuthType auth_type,
+authenticate_client(ClientStream& socket, wire::Framer& framer, AuthType auth_type,
                     std::string_view user, std::string_view secret);
 
 } // namespace proxy

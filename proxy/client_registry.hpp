@@ -52,6 +52,7 @@ struct ClientInfo {
     SocketAddress local;
     Clock::time_point connect_time;
     std::string application_name;   // from the startup packet
+    std::string tls;                // "TLSv1.3/TLS_AES_256_GCM_SHA384"; empty in plaintext
     asio::any_io_executor executor; // the session's worker
 
     std::atomic<ClientState> state{ClientState::idle};

@@ -99,7 +99,8 @@ private:
     // ---- Login ----
 
     asio::awaitable<bool> log_in() {
-        auto outcome = co_await read_startup(client_, framer_, *config_);
+        const auto tls = runtime_.tls.get();
+        auto outcome = co_await read_startup(client_, framer_, *config_, *tls);
         if (auto* ended = std::get_if<StartupEnded>(&outcome)) {
             end_reason_ = std::move(ended->reason);
             co_return false;
@@ -200,12 +201,13 @@ private:
         info_->database = startup_.database;
         info_->pool = std::move(pool);
         std::tie(info_->remote, info_->local) =
-            socket_addresses(client_, listen_port(config_->settings));
+            socket_addresses(client_.socket(), listen_port(config_->settings));
         info_->connect_time = ClientInfo::Clock::now();
         info_->application_name =
             std::string(startup_.parameters.get("application_name").value_or(""));
         info_->executor = client_.get_executor();
-        info_->socket = &client_;
+        info_->socket = &client_.socket();
+        if (const TlsEngine* tls = client_.tls()) info_->tls = tls->description();
         runtime_.sessions.add(info_);
         return info_;
     }
@@ -296,15 +298,19 @@ private:
     // Waits until the client or the server has something to say: inside a transaction the
     // client's next request, a notification or a server's FATAL may come in either order.
     asio::awaitable<Ready> wait_either() {
-        auto& server = server_->socket();
+        // What TLS already took in is not seen by a wait on the socket.
+        if (client_.has_buffered_input()) co_return Ready::client;
+        if (server_->stream().has_buffered_input()) co_return Ready::server;
+        auto& client = client_.socket();
+        auto& server = server_->stream().socket();
         const Duration timeout = deadline();
         if (timeout.count() > 0) {
             auto ready =
-                co_await (client_.async_wait(ClientSocket::wait_read, nothrow) ||
+                co_await (client.async_wait(ClientSocket::wait_read, nothrow) ||
                           server.async_wait(tcp::socket::wait_read, nothrow) || sleep_for(timeout));
             co_return static_cast<Ready>(ready.index());
         }
-        auto ready = co_await (client_.async_wait(ClientSocket::wait_read, nothrow) ||
+        auto ready = co_await (client.async_wait(ClientSocket::wait_read, nothrow) ||
                                server.async_wait(tcp::socket::wait_read, nothrow));
         co_return static_cast<Ready>(ready.index());
     }
@@ -326,8 +332,8 @@ private:
 
     asio::awaitable<bool> read_client(Duration timeout) {
         const auto space = framer_.prepare(read_chunk);
-        auto read = co_await within(
-            timeout, client_.async_read_some(asio::buffer(space.data(), space.size()), nothrow));
+        auto read =
+            co_await within(timeout, client_.read_some(asio::buffer(space.data(), space.size())));
         if (!read) {
             co_await fail("08P01", "client_idle_timeout");
             co_return false;
@@ -345,8 +351,7 @@ private:
     asio::awaitable<bool> read_server() {
         auto& server = *server_;
         const auto space = server.framer().prepare(read_chunk);
-        auto [ec, n] = co_await server.socket().async_read_some(
-            asio::buffer(space.data(), space.size()), nothrow);
+        auto [ec, n] = co_await server.stream().read_some(asio::buffer(space.data(), space.size()));
         if (ec) {
             co_await fail("08006", "server conn crashed?");
             co_return false;
@@ -411,7 +416,7 @@ private:
             if (!closes.empty()) out_.push_back(asio::buffer(closes.data(), closes.size()));
         }
         if (server_ && !out_.empty()) {
-            auto [ec, n] = co_await asio::async_write(server_->socket(), out_, nothrow);
+            auto [ec, n] = co_await server_->stream().write(out_);
             if (ec) {
                 co_await fail("08006", "server conn crashed?");
                 co_return false;
@@ -494,7 +499,7 @@ private:
                 // idle_in_transaction_session_timeout, shutdown) with a FATAL before it closes.
                 // The client gets PostgreSQL's own words, then the session ends.
                 out_.push_back(bytes);
-                co_await asio::async_write(client_, out_, nothrow);
+                co_await client_.write(out_);
                 end_reason_ = "server conn crashed? (FATAL from server)";
                 co_return false;
             }
@@ -528,7 +533,7 @@ private:
             }
         }
         if (!out_.empty()) {
-            auto [ec, n] = co_await asio::async_write(client_, out_, nothrow);
+            auto [ec, n] = co_await client_.write(out_);
             if (ec) {
                 end_reason_ = "client unexpected eof";
                 co_return false;
@@ -540,7 +545,7 @@ private:
             co_return false;
         }
         if (const auto closes = prepared_ ? prepared_->due_closes(server) : std::span<std::byte>();
-            !closes.empty() && !co_await write_all(server.socket(), closes)) {
+            !closes.empty() && !co_await write_all(server.stream(), closes)) {
             co_await fail("08006", "server conn crashed?");
             co_return false;
         }
@@ -573,7 +578,7 @@ private:
         probe_ = writer.take();
         server_->tracker().on_frontend(wire::Frame{'Q', std::span(probe_).subspan(5), probe_},
                                        wire::Route::skip);
-        co_await write_all(server_->socket(), probe_);
+        co_await write_all(server_->stream(), probe_);
     }
 
     // Lets the server go when the transaction is over (transaction and statement pooling).
@@ -624,7 +629,7 @@ private:
                (startup_.user.empty() ? "?" : startup_.user) + "@" + peer_;
     }
 
-    ClientSocket client_;
+    ClientStream client_;
     Runtime& runtime_;
     std::shared_ptr<const Config> config_;
     std::uint64_t id_;

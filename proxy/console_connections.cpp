@@ -88,7 +88,7 @@ std::vector<std::vector<Cell>> client_rows(Runtime& runtime) {
                         client_name(client->id),
                         link != 0 ? Cell(server_name(link)) : std::nullopt,
                         "0",
-                        std::nullopt,
+                        client->tls.empty() ? std::nullopt : Cell(client->tls),
                         client->application_name,
                         number(client->prepared_statements.load()),
                         number(client->id)});

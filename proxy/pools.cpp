@@ -19,8 +19,9 @@ std::string check_sql(const std::string& configured) {
 } // namespace
 
 Pools::Pools(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
-             Workers& workers)
-    : config_(std::move(config)), auth_users_(std::move(auth_users)), workers_(workers) {}
+             Workers& workers, const CurrentTls& tls)
+    : config_(std::move(config)), auth_users_(std::move(auth_users)), workers_(workers), tls_(tls) {
+}
 
 std::shared_ptr<pool::Caps>
 Pools::caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all,
@@ -71,7 +72,7 @@ std::shared_ptr<ServerPool> Pools::get(std::string_view database, std::string_vi
         key, settings_for(key, db), traffic,
         caps(database_caps_, key.database,
              db.max_db_connections.value_or(config_->settings.max_db_connections)),
-        caps(user_caps_, key.user, max_user_connections(key.user)), ids_, workers_);
+        caps(user_caps_, key.user, max_user_connections(key.user)), ids_, workers_, tls_);
     pools_.emplace(std::move(key), pool);
     return pool;
 }

@@ -20,7 +20,7 @@ namespace proxy {
 class Pools {
 public:
     Pools(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
-          Workers& workers);
+          Workers& workers, const CurrentTls& tls);
 
     // The pool serving `client_user` on `database`, created on first use; nullptr when the
     // configuration has no such database (any more). With the database's forced `user`, every
@@ -67,6 +67,7 @@ private:
     std::shared_ptr<const Config> config_;
     std::shared_ptr<const AuthUsers> auth_users_;
     Workers& workers_;
+    const CurrentTls& tls_;
     std::shared_ptr<pool::ServerIds> ids_ = std::make_shared<pool::ServerIds>();
 
     std::mutex mutex_;

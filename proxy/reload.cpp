@@ -3,6 +3,7 @@
 #include "proxy/log.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/settings.hpp"
+#include "proxy/tls_context.hpp"
 
 #include <toml++/toml.h>
 
@@ -18,6 +19,9 @@ AdminOutcome apply(Runtime& runtime, std::shared_ptr<const Config> config, std::
             message += "\n" + error;
         return AdminError{"F0000", message};
     }
+    // Built again even when the settings did not change: the files may hold new certificates.
+    auto tls = make_tls_contexts(config->settings);
+    if (!tls) return AdminError{"F0000", "configuration not changed:\n" + tls.error()};
     const auto old = runtime.config();
     AdminReply reply{std::nullopt, std::move(tag), {}};
     for (const auto& key : global_keys()) {
@@ -32,6 +36,7 @@ AdminOutcome apply(Runtime& runtime, std::shared_ptr<const Config> config, std::
     }
     runtime.replace_config(std::move(config),
                            std::get<std::shared_ptr<const AuthUsers>>(std::move(users)));
+    runtime.tls.replace(std::move(*tls));
     for (const auto& notice : reply.notices)
         log::warning(notice);
     return reply;

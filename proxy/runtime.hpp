@@ -1,6 +1,6 @@
 // What every session on every worker shares for the life of the process.
 //
-// Thread safety: config() and auth_users() return immutable snapshots; `pools`, `cancels`,
+// Thread safety: config() and auth_users() return immutable snapshots; `tls`, `pools`, `cancels`,
 // `statements`, `sessions`, `metrics` and `switches` are thread-safe; the counters are atomic.
 // `workers` is filled before any worker runs and not changed after.
 #pragma once
@@ -15,6 +15,7 @@
 #include "proxy/server_pool.hpp"
 #include "proxy/shutdown.hpp"
 #include "proxy/switches.hpp"
+#include "proxy/tls_context.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -27,9 +28,11 @@ namespace proxy {
 
 struct Runtime {
     Runtime(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
+            std::shared_ptr<const TlsContexts> tls_contexts,
             std::vector<asio::any_io_executor> executors)
-        : workers{std::move(executors)}, pools(config, auth_users, workers),
-          config_(std::move(config)), auth_users_(std::move(auth_users)) {}
+        : workers{std::move(executors)}, tls(std::move(tls_contexts)),
+          pools(config, auth_users, workers, tls), config_(std::move(config)),
+          auth_users_(std::move(auth_users)) {}
 
     // The configuration and users in force. RELOAD and SET replace them; a session keeps the
     // snapshot it started with, new sessions get the new one.
@@ -51,6 +54,8 @@ struct Runtime {
     }
 
     Workers workers;
+    // The OpenSSL contexts of the TLS settings in force; RELOAD rebuilds them.
+    CurrentTls tls;
     Pools pools;
     CancelRegistry cancels;
     // Every distinct named statement clients prepared, as PGMARINA_<n> (reference.md 3 step 2).

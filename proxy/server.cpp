@@ -16,6 +16,7 @@
 #include "proxy/reload.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/shutdown.hpp"
+#include "proxy/tls_context.hpp"
 
 namespace proxy {
 namespace {
@@ -161,7 +162,12 @@ int run(std::shared_ptr<const Config> config) {
         workers.push_back(std::make_unique<Worker>());
         executors.push_back(workers.back()->io.get_executor());
     }
-    Runtime runtime{config, std::move(users), std::move(executors)};
+    auto tls = make_tls_contexts(config->settings);
+    if (!tls) {
+        log::error(tls.error());
+        return 1;
+    }
+    Runtime runtime{config, std::move(users), std::move(*tls), std::move(executors)};
     if (!listen_tcp(runtime, workers) || !listen_unix(runtime, workers.front()->io)) return 1;
     auto metrics = serve_metrics(runtime);
     if (!metrics) return 1;

@@ -11,6 +11,8 @@
 #include "proxy/config.hpp"
 #include "proxy/parameter_sync.hpp"
 #include "proxy/server_login.hpp"
+#include "proxy/stream.hpp"
+#include "proxy/tls_context.hpp"
 #include "wire/framer.hpp"
 #include "wire/response_tracker.hpp"
 
@@ -22,7 +24,7 @@ namespace proxy {
 class ServerConn {
 public:
     // `max_prepared_statements` bounds statements(); 0 turns the cache off for this connection.
-    ServerConn(pool::ServerId id, std::string name, tcp::socket socket, ServerWelcome welcome,
+    ServerConn(pool::ServerId id, std::string name, ServerStream stream, ServerWelcome welcome,
                std::size_t max_message_size, std::size_t max_prepared_statements);
     ServerConn(const ServerConn&) = delete;
     ServerConn& operator=(const ServerConn&) = delete;
@@ -31,7 +33,8 @@ public:
     [[nodiscard]] pool::ServerId id() const noexcept { return id_; }
     // "S-4 app/alice@127.0.0.1:5432", as SHOW SERVERS and log lines name it.
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
-    [[nodiscard]] tcp::socket& socket() noexcept { return socket_; }
+    // Reads and writes go through the stream (TLS or not); waits go to its socket.
+    [[nodiscard]] ServerStream& stream() noexcept { return stream_; }
     [[nodiscard]] wire::Framer& framer() noexcept { return framer_; }
     [[nodiscard]] wire::ResponseTracker& tracker() noexcept { return tracker_; }
     // The tracked parameters as the server last reported them.
@@ -66,7 +69,7 @@ public:
 private:
     pool::ServerId id_;
     std::string name_;
-    tcp::socket socket_;
+    ServerStream stream_;
     tcp::endpoint endpoint_;
     tcp::endpoint local_endpoint_;
     wire::Framer framer_;
@@ -77,10 +80,11 @@ private:
 };
 
 // Connects to `host` and logs in within server_connect_timeout, with the socket options and
-// message size limit of `settings`.
+// message size limit of `settings`, over TLS as `tls` says (server_tls_sslmode).
 [[nodiscard]] asio::awaitable<boost::system::result<std::unique_ptr<ServerConn>, ServerLoginError>>
 connect_server(pool::ServerId id, const std::string& pool_name, const Endpoint& host,
-               const ServerCredentials& credentials, const Settings& settings);
+               const ServerCredentials& credentials, const Settings& settings,
+               const TlsContexts& tls);
 
 // The CommandComplete tags of the commands that drop every prepared statement of a session,
 // the client's and ours alike (reference.md 3 step 8).

@@ -295,7 +295,7 @@ private:
 
 } // namespace
 
-asio::awaitable<ServerLoginResult> log_in_server(tcp::socket& socket, wire::Framer& framer,
+asio::awaitable<ServerLoginResult> log_in_server(ServerStream& socket, wire::Framer& framer,
                                                  const ServerCredentials& credentials) {
     // A String cannot hold a NUL: the server would read a shorter name.
     if (credentials.user.find('\0') != std::string::npos ||

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "proxy/asio.hpp"
+#include "proxy/stream.hpp"
 #include "wire/framer.hpp"
 #include "wire/scram.hpp"
 
@@ -64,11 +65,11 @@ struct ServerLoginError {
 
 using ServerLoginResult = boost::system::result<ServerWelcome, ServerLoginError>;
 
-// Runs the login on a connected `socket`, reading through `framer` (typed phase). Returns once
-// the first ReadyForQuery arrived; any bytes after it stay in `framer`. Never throws on what the
-// server sends. No timeout of its own: the caller bounds the whole login with
-// server_connect_timeout.
+// Runs the login on a connected `socket` (TLS already negotiated, if any), reading through `framer`
+// (typed phase). Returns once the first ReadyForQuery arrived; any bytes after it stay in `framer`.
+// Never throws on what the server sends. No timeout of its own: the caller bounds the whole login
+// with server_connect_timeout.
 [[nodiscard]] asio::awaitable<ServerLoginResult>
-log_in_server(tcp::socket& socket, wire::Framer& framer, const ServerCredentials& credentials);
+log_in_server(ServerStream& socket, wire::Framer& framer, const ServerCredentials& credentials);
 
 } // namespace proxy

@@ -37,9 +37,9 @@ Overloaded(F...) -> Overloaded<F...>;
 ServerPool::ServerPool(pool::Key key, ServerPoolSettings settings,
                        std::shared_ptr<TrafficStats> traffic, std::shared_ptr<pool::Caps> db_caps,
                        std::shared_ptr<pool::Caps> user_caps, std::shared_ptr<pool::ServerIds> ids,
-                       Workers& workers)
+                       Workers& workers, const CurrentTls& tls)
     : key_(std::move(key)), name_(key_.database + "/" + key_.user), settings_(std::move(settings)),
-      workers_(workers),
+      workers_(workers), tls_(tls),
       core_(key_, settings_.limits, std::move(db_caps), std::move(user_caps), std::move(ids)),
       credentials_(settings_.credentials), traffic_(std::move(traffic)) {}
 
@@ -315,7 +315,10 @@ asio::awaitable<void> ServerPool::log_in(pool::ServerId id, int worker) {
         std::lock_guard lock{mutex_};
         credentials = credentials_;
     }
-    auto server = co_await connect_server(id, name_, settings_.host, credentials, settings_.global);
+    // The TLS contexts in force now: a RELOAD's new certificates apply to the next login.
+    const auto tls = tls_.get();
+    auto server =
+        co_await connect_server(id, name_, settings_.host, credentials, settings_.global, *tls);
     const auto self = shared_from_this();
     pool::Actions actions;
     if (server) {
@@ -345,7 +348,7 @@ void ServerPool::maintain(pool::ServerId id, const std::string& sql) {
         server = unpark(id);
     }
     // On the worker the connection lives on: its socket belongs to that io_context.
-    const auto executor = server->socket().get_executor();
+    const auto executor = server->stream().get_executor();
     asio::co_spawn(executor, run_maintenance(std::move(server), sql),
                    [](std::exception_ptr e) { log::failure("server check or reset", e); });
 }

@@ -18,6 +18,7 @@
 #include "proxy/config.hpp"
 #include "proxy/server_conn.hpp"
 #include "proxy/server_login.hpp"
+#include "proxy/tls_context.hpp"
 #include "proxy/traffic_stats.hpp"
 
 #include <atomic>
@@ -117,7 +118,7 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
 public:
     ServerPool(pool::Key key, ServerPoolSettings settings, std::shared_ptr<TrafficStats> traffic,
                std::shared_ptr<pool::Caps> db_caps, std::shared_ptr<pool::Caps> user_caps,
-               std::shared_ptr<pool::ServerIds> ids, Workers& workers);
+               std::shared_ptr<pool::ServerIds> ids, Workers& workers, const CurrentTls& tls);
     ServerPool(const ServerPool&) = delete;
     ServerPool& operator=(const ServerPool&) = delete;
 
@@ -194,6 +195,7 @@ private:
     const std::string name_; // "app/alice", for log lines
     const ServerPoolSettings settings_;
     Workers& workers_;
+    const CurrentTls& tls_;
 
     mutable std::mutex mutex_;
     pool::Core core_;

@@ -87,7 +87,7 @@ const Bytes ready_for_query = msg('Z', "I");
 // afterwards so that a test can look at the backend it reached.
 struct Connection {
     asio::io_context io;
-    tcp::socket socket{io};
+    proxy::ServerStream socket{tcp::socket{io}};
     wire::Framer framer{wire::Phase::typed};
 
     // Runs the login, and any scripted server spawned on `io`, to completion within 30 s, so
@@ -112,7 +112,7 @@ tcp::endpoint primary() {
 
 ServerLoginResult log_in_to_postgres(const ServerCredentials& credentials) {
     Connection connection;
-    connection.socket.connect(primary());
+    connection.socket.socket().connect(primary());
     return connection.log_in(credentials);
 }
 
@@ -146,7 +146,7 @@ struct ScriptedLogin {
 ScriptedLogin log_in_to_script(const Bytes& script, const ServerCredentials& credentials) {
     Connection connection;
     tcp::acceptor acceptor(connection.io, {asio::ip::make_address("127.0.0.1"), 0});
-    connection.socket.connect(acceptor.local_endpoint());
+    connection.socket.socket().connect(acceptor.local_endpoint());
     Bytes startup;
     asio::co_spawn(connection.io, serve_script(acceptor, script, startup), rethrow);
     ServerLoginResult result = connection.log_in(credentials);
@@ -204,7 +204,7 @@ asio::awaitable<void> serve_scram(tcp::acceptor& acceptor, scram::Verifier verif
 TEST_SUITE("integration.server_login") {
     TEST_CASE("SCRAM user logs in with its password; the welcome names its backend") {
         Connection connection;
-        connection.socket.connect(primary());
+        connection.socket.socket().connect(primary());
         const ServerLoginResult result =
             connection.log_in(credentials("scram_user", "scram-secret"));
         REQUIRE_MESSAGE(result.has_value(), result.error().message);
@@ -373,7 +373,7 @@ TEST_SUITE("integration.server_login") {
         verifier.server_key = scram::make_verifier("other", wire::test::raw("salt")).server_key;
         Connection connection;
         tcp::acceptor acceptor(connection.io, {asio::ip::make_address("127.0.0.1"), 0});
-        connection.socket.connect(acceptor.local_endpoint());
+        connection.socket.socket().connect(acceptor.local_endpoint());
         asio::co_spawn(connection.io, serve_scram(acceptor, verifier), rethrow);
         check_refused(connection.log_in(credentials("alice", "secret")), "28000",
                       "failed to prove that it knows the SCRAM secret");

@@ -167,7 +167,7 @@ Transcript run_session(Script script, wire::Limits limits = {}) {
     local_socket console_end(io);
     local_socket client_end(io);
     asio::local::connect_pair(console_end, client_end);
-    ClientSocket socket(std::move(console_end));
+    ClientStream socket(ClientSocket(std::move(console_end)));
     wire::Framer framer(wire::Phase::typed, limits);
     Client client(std::move(client_end));
 
@@ -180,7 +180,7 @@ Transcript run_session(Script script, wire::Limits limits = {}) {
     };
     asio::co_spawn(io, serve_admin(socket, framer, execute),
                    [&](std::exception_ptr e, std::string r) {
-                       socket.close();
+                       socket.socket().close();
                        if (e) std::rethrow_exception(e);
                        reason = std::move(r);
                    });

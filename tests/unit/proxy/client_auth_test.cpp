@@ -139,7 +139,7 @@ Run run(AuthType auth_type, std::string_view secret, Script script) {
     local_socket proxy_end(io);
     local_socket client_end(io);
     asio::local::connect_pair(proxy_end, client_end);
-    ClientSocket socket(std::move(proxy_end));
+    ClientStream socket(ClientSocket(std::move(proxy_end)));
     wire::Framer framer(wire::Phase::typed);
     Client client(std::move(client_end));
 
@@ -147,7 +147,7 @@ Run run(AuthType auth_type, std::string_view secret, Script script) {
     std::optional<Ending> ending;
     asio::co_spawn(io, authenticate_client(socket, framer, auth_type, user, secret),
                    [&](std::exception_ptr e, ClientAuthResult r) {
-                       socket.close();
+                       socket.socket().close();
                        if (e) std::rethrow_exception(e);
                        result = std::move(r);
                    });
@@ -345,9 +345,9 @@ TEST_SUITE("proxy.client_auth") {
                       "stored secret is an md5 hash");
     }
 
-    TEST_CASE("cert and hba are refused") {
+    TEST_CASE("cert without TLS and an unresolved hba are refused") {
         check_refused(run(AuthType::cert, password, say_nothing), "28000",
-                      "authentication method \"cert\" is not supported");
+                      "certificate authentication failed for user \"alice\"");
         check_refused(run(AuthType::hba, password, say_nothing), "28000",
                       "authentication method \"hba\" is not supported");
     }

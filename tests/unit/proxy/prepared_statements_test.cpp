@@ -22,7 +22,8 @@ using wire::Phase;
 // statement cache.
 struct Fixture {
     asio::io_context io;
-    proxy::ServerConn server{pool::ServerId{1}, "S-1", proxy::tcp::socket(io), {}, 1 << 20, 2};
+    proxy::ServerConn server{
+        pool::ServerId{1}, "S-1", proxy::ServerStream{proxy::tcp::socket(io)}, {}, 1 << 20, 2};
     pool::StatementRegistry registry;
     proxy::TrafficStats stats;
     PreparedStatements prepared{registry, stats};
