@@ -2,6 +2,7 @@
 // servers, and results and queries far larger than any buffer pgmarina should hold. The
 // numbers measured (tps, peak RSS) are printed with MESSAGE so that they show in the test log.
 
+#include "tests/support/command.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/pgmarina_process.hpp"
 #include "tests/support/pq.hpp"
@@ -61,24 +62,6 @@ Setup& setup() {
 
 std::string conninfo(const PgmarinaProcess& pgmarina) {
     return pgmarina.conninfo("scram_user", setup().cluster.password("scram_user"), "app");
-}
-
-struct Run {
-    int status = -1; // exit code, or -1 if it did not exit normally
-    std::string output;
-};
-
-// Runs a shell command and collects its stdout and stderr.
-Run run(const std::string& command) {
-    Run out;
-    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    if (pipe == nullptr) return out;
-    char chunk[4096];
-    while (const std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe))
-        out.output.append(chunk, n);
-    const int status = ::pclose(pipe);
-    out.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return out;
 }
 
 std::string pgbench(const std::string& args, int port) {
@@ -153,12 +136,12 @@ std::string finish_query(PGconn* conn, Clock::time_point deadline) {
 TEST_SUITE("integration.load") {
 
     TEST_CASE("pgbench through pgmarina, simple and extended protocol: no failed transaction") {
-        const auto init = run(pgbench("-i -s 1 -q", setup().cluster.port(0)));
+        const auto init = support::run_command(pgbench("-i -s 1 -q", setup().cluster.port(0)));
         REQUIRE_MESSAGE(init.status == 0, init.output);
         for (const std::string mode : {"simple", "extended"}) {
             CAPTURE(mode);
-            const auto bench =
-                run(pgbench(std::string("-c 50 -j 2 -T 5 -M ") + mode, setup().port));
+            const auto bench = support::run_command(
+                pgbench(std::string("-c 50 -j 2 -T 5 -M ") + mode, setup().port));
             CHECK_MESSAGE(bench.status == 0, bench.output);
             CHECK_MESSAGE(match(bench.output, "number of failed transactions: ([0-9]+)") == "0",
                           bench.output);
