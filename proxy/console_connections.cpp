@@ -123,7 +123,7 @@ std::vector<std::vector<Cell>> server_rows(Runtime& runtime) {
                                 ? Cell(client_name(static_cast<std::uint64_t>(*server.view.client)))
                                 : std::nullopt,
                             number(facts.process_id),
-                            std::nullopt,
+                            facts.tls.empty() ? std::nullopt : Cell(facts.tls),
                             facts.application_name,
                             number(facts.prepared_statements),
                             number(id)});

@@ -35,6 +35,7 @@ public:
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     // Reads and writes go through the stream (TLS or not); waits go to its socket.
     [[nodiscard]] ServerStream& stream() noexcept { return stream_; }
+    [[nodiscard]] const ServerStream& stream() const noexcept { return stream_; }
     [[nodiscard]] wire::Framer& framer() noexcept { return framer_; }
     [[nodiscard]] wire::ResponseTracker& tracker() noexcept { return tracker_; }
     // The tracked parameters as the server last reported them.

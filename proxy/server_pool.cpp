@@ -178,6 +178,7 @@ void ServerPool::record_facts(const ServerConn& server) {
         facts->second.remote = server.endpoint();
         facts->second.local = server.local_endpoint();
         facts->second.process_id = server.welcome().process_id;
+        if (const TlsEngine* tls = server.stream().tls()) facts->second.tls = tls->description();
     }
     facts->second.prepared_statements = server.statements().size();
     facts->second.application_name = server.application_name();

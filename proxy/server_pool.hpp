@@ -69,6 +69,7 @@ struct ServerFacts {
     std::int32_t process_id = 0; // from BackendKeyData: SHOW SERVERS remote_pid
     std::size_t prepared_statements = 0;
     std::string application_name;
+    std::string tls; // as ClientInfo::tls: empty in plaintext
 };
 
 struct ServerRow {

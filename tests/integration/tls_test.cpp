@@ -235,7 +235,7 @@ TEST_SUITE("tls") {
         CHECK(plain.sqlstate() == "28000");
         CHECK(plain.error_message().find("SSL required") != std::string::npos);
 
-        // SHOW CLIENTS names the TLS version of encrypted clients.
+        // SHOW CLIENTS and SHOW SERVERS name the TLS version and cipher of encrypted connections.
         auto console = proxy.connect("scram_user", "sslmode=require", "pgbouncer");
         REQUIRE_MESSAGE(console.ok(), console.error_message());
         auto clients = console.exec("SHOW CLIENTS");
@@ -243,6 +243,11 @@ TEST_SUITE("tls") {
         REQUIRE(clients.ntuples() >= 1);
         for (int row = 0; row < clients.ntuples(); ++row)
             CHECK(clients.value(row, "tls").starts_with("TLSv1."));
+        auto servers = console.exec("SHOW SERVERS");
+        REQUIRE(servers.ok());
+        REQUIRE(servers.ntuples() >= 1);
+        for (int row = 0; row < servers.ntuples(); ++row)
+            CHECK(servers.value(row, "tls").starts_with("TLSv1."));
     }
 
     TEST_CASE("prefer serves plaintext and TLS clients alike; disable toward the server") {
