@@ -9,7 +9,8 @@
 // - md5: AuthenticationMD5Password with a random salt against a plain or md5 secret; a SCRAM
 //   secret gets a SCRAM-SHA-256 exchange instead (an md5 answer cannot be checked against it).
 // - scram-sha-256: SCRAM-SHA-256 against a plain or SCRAM secret; an md5 secret cannot be used.
-// cert and hba belong to the TLS issue and are refused here.
+// cert belongs to the TLS issue and is refused here. hba is no exchange of its own: the session
+// first turns it into one of the methods above with the auth_hba_file (hba.hpp).
 #pragma once
 
 #include "proxy/asio.hpp"
