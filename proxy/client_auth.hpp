@@ -10,7 +10,8 @@
 //   secret gets a SCRAM-SHA-256 exchange instead (an md5 answer cannot be checked against it).
 // - scram-sha-256: SCRAM-SHA-256 against a plain or SCRAM secret; an md5 secret cannot be used.
 // - cert: the verified TLS client certificate's CommonName must equal the user; no password.
-// hba is not a method of its own: the caller passes the method of the matching hba line.
+// hba is no exchange of its own: the session first turns it into one of the methods above with
+// the auth_hba_file (hba.hpp).
 #pragma once
 
 #include "proxy/asio.hpp"

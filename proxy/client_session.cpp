@@ -6,6 +6,7 @@
 #include "proxy/client_auth.hpp"
 #include "proxy/client_startup.hpp"
 #include "proxy/deadline.hpp"
+#include "proxy/hba.hpp"
 #include "proxy/log.hpp"
 #include "proxy/pool_limits.hpp"
 #include "proxy/prepared_statements.hpp"
@@ -16,11 +17,15 @@
 #include "wire/fe_query.hpp"
 #include "wire/writer.hpp"
 
+#include <netinet/in.h>
 #include <openssl/rand.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <iterator>
+#include <optional>
 #include <string_view>
 
 namespace proxy {
@@ -58,6 +63,24 @@ std::string unguessable_secret() {
     for (unsigned char c : random)
         secret += static_cast<char>('a' + c % 26);
     return secret;
+}
+
+// The IP address of a TCP peer; nullopt for the Unix socket.
+std::optional<asio::ip::address> ip_address(const asio::generic::stream_protocol::endpoint& peer) {
+    const sockaddr* address = peer.data();
+    if (address->sa_family == AF_INET && peer.size() >= sizeof(sockaddr_in)) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+        asio::ip::address_v4::bytes_type bytes;
+        std::memcpy(bytes.data(), &in->sin_addr, bytes.size());
+        return asio::ip::address_v4(bytes);
+    }
+    if (address->sa_family == AF_INET6 && peer.size() >= sizeof(sockaddr_in6)) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+        asio::ip::address_v6::bytes_type bytes;
+        std::memcpy(bytes.data(), &in6->sin6_addr, bytes.size());
+        return asio::ip::address_v6(bytes, in6->sin6_scope_id);
+    }
+    return std::nullopt;
 }
 
 class ClientSession {
@@ -138,19 +161,26 @@ private:
     }
 
     asio::awaitable<bool> authenticate() {
-        const Settings& settings = config_->settings;
         const auto secret = find_secret(*config_, *runtime_.auth_users(), startup_.user);
-        if (!secret && settings.auth_type == AuthType::trust) {
+        AuthType method = config_->settings.auth_type;
+        if (method == AuthType::hba) {
+            const auto decided = co_await hba_method(secret.has_value());
+            if (!decided) co_return false;
+            method = *decided;
+        }
+        if (!secret && method == AuthType::trust) {
             co_await fail("28000", "no such user: " + startup_.user);
             co_return false;
         }
         const std::string unknown = secret ? std::string() : unguessable_secret();
-        auto outcome = co_await authenticate_client(client_, framer_, settings.auth_type,
-                                                    startup_.user, secret ? *secret : unknown);
+        auto outcome = co_await authenticate_client(client_, framer_, method, startup_.user,
+                                                    secret ? *secret : unknown);
         if (!outcome) {
             end_reason_ = outcome.error().reason;
-            if (outcome.error().refused)
-                runtime_.metrics.auth_failure(to_string(settings.auth_type));
+            if (outcome.error().refused) {
+                runtime_.metrics.auth_failure(to_string(method), startup_.database, startup_.user,
+                                              secret.has_value());
+            }
             co_return false;
         }
         if (is_admin_database(*config_, startup_.database)) co_return co_await admit_to_console();
@@ -176,6 +206,27 @@ private:
             pool_->learn_credentials(outcome->password, outcome->scram_keys);
         }
         co_return true;
+    }
+
+    // auth_type hba: the method the auth_hba_file gives this connection (hba.hpp), or nullopt
+    // once the connection is refused as PostgreSQL refuses it (28000). `known_user`: the user
+    // has a secret (for the failure count's bounded labels).
+    asio::awaitable<std::optional<AuthType>> hba_method(bool known_user) {
+        boost::system::error_code ec;
+        const auto peer = client_.socket().remote_endpoint(ec);
+        if (ec) {
+            end_reason_ = "client gone";
+            co_return std::nullopt;
+        }
+        const HbaConnection connection{peer.data()->sa_family == AF_UNIX, client_.tls() != nullptr,
+                                       ip_address(peer), startup_.database, startup_.user};
+        const HbaDecision decision = runtime_.hba_rules()->decide(connection);
+        if (!decision.method) {
+            runtime_.metrics.auth_failure("reject", startup_.database, startup_.user, known_user);
+            co_await fail("28000", hba_refusal(connection, decision));
+            co_return std::nullopt;
+        }
+        co_return decision.method;
     }
 
     // Only admin_users and stats_users may use the console (reference.md 1.1).

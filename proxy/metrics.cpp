@@ -30,8 +30,9 @@ Metrics::Metrics()
                          "Time a transaction held its server connection, by database")),
       wait_(build(prometheus::BuildHistogram(), registry_, "pgmarina_pool_wait_seconds",
                   "Time a client waited for a server connection, by database")),
-      auth_failures_(build(prometheus::BuildCounter(), registry_, "pgmarina_auth_failures_total",
-                           "Clients that failed to authenticate, by authentication method")),
+      auth_failures_(build(
+          prometheus::BuildCounter(), registry_, "pgmarina_auth_failures_total",
+          "Clients that failed to authenticate, by method, database and user (\"\" when unknown)")),
       client_errors_(build(prometheus::BuildCounter(), registry_, "pgmarina_client_errors_total",
                            "Errors pgmarina itself sent to clients, by SQLSTATE")) {}
 
@@ -47,8 +48,13 @@ Metrics::DatabaseMetrics& Metrics::database(std::string_view name) {
 }
 
 // Family::Add returns the existing counter for labels it already has, under its own lock.
-void Metrics::auth_failure(std::string_view method) {
-    auth_failures_.Add({{"method", std::string(method)}}).Increment();
+void Metrics::auth_failure(std::string_view method, std::string_view database,
+                           std::string_view user, bool known) {
+    auth_failures_
+        .Add({{"method", std::string(method)},
+              {"database", std::string(database)},
+              {"user", known ? std::string(user) : std::string()}})
+        .Increment();
 }
 
 void Metrics::client_error(std::string_view sqlstate) {

@@ -43,8 +43,14 @@ public:
     // new time series for as long as the process runs.
     [[nodiscard]] DatabaseMetrics& database(std::string_view name);
 
-    // A client that failed to authenticate with `method` ("scram-sha-256", "md5", ...).
-    void auth_failure(std::string_view method);
+    // A client of `database` (a configured or admin database: the startup packet names no other
+    // past its check) that failed to authenticate as `user` with `method` ("scram-sha-256",
+    // "md5", ..., "reject" for a connection the auth_hba_file refused). A user that is not
+    // `known` (it has no secret) is counted under user="": a client can send any name, and
+    // every distinct label value is a time series kept for the life of the process, so trying
+    // names must not grow the series without bound.
+    void auth_failure(std::string_view method, std::string_view database, std::string_view user,
+                      bool known);
     // An ErrorResponse pgmarina itself sent to a client (not one a server sent through it), by
     // SQLSTATE.
     void client_error(std::string_view sqlstate);

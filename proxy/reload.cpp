@@ -13,9 +13,15 @@ namespace {
 // Puts `config` in force; notices name what waits for a restart.
 AdminOutcome apply(Runtime& runtime, std::shared_ptr<const Config> config, std::string tag) {
     auto users = load_users(*config);
-    if (auto* errors = std::get_if<std::vector<std::string>>(&users)) {
+    auto hba = load_hba_rules(*config);
+    std::vector<std::string> errors;
+    for (auto* failed : {std::get_if<std::vector<std::string>>(&users),
+                         std::get_if<std::vector<std::string>>(&hba)}) {
+        if (failed) errors.insert(errors.end(), failed->begin(), failed->end());
+    }
+    if (!errors.empty()) {
         std::string message = "configuration not changed:";
-        for (const auto& error : *errors)
+        for (const auto& error : errors)
             message += "\n" + error;
         return AdminError{"F0000", message};
     }
@@ -35,7 +41,8 @@ AdminOutcome apply(Runtime& runtime, std::shared_ptr<const Config> config, std::
         reply.notices.emplace_back("[metrics] changed: takes effect after a restart");
     }
     runtime.replace_config(std::move(config),
-                           std::get<std::shared_ptr<const AuthUsers>>(std::move(users)));
+                           std::get<std::shared_ptr<const AuthUsers>>(std::move(users)),
+                           std::get<std::shared_ptr<const HbaRules>>(std::move(hba)));
     runtime.tls.replace(std::move(*tls));
     for (const auto& notice : reply.notices)
         log::warning(notice);
@@ -69,6 +76,19 @@ load_users(const Config& config) {
         return errors;
     }
     return std::make_shared<const AuthUsers>(loaded.users());
+}
+
+std::variant<std::shared_ptr<const HbaRules>, std::vector<std::string>>
+load_hba_rules(const Config& config) {
+    if (config.settings.auth_type != AuthType::hba) return std::make_shared<const HbaRules>();
+    auto loaded = load_hba_file(config.settings.auth_hba_file);
+    if (!loaded) {
+        std::vector<std::string> errors;
+        for (const auto& error : loaded.errors())
+            errors.push_back(error.to_string());
+        return errors;
+    }
+    return std::make_shared<const HbaRules>(loaded.rules());
 }
 
 AdminOutcome reload(Runtime& runtime) {

@@ -11,6 +11,7 @@
 #include "proxy/admin_reply.hpp"
 #include "proxy/auth_file.hpp"
 #include "proxy/config.hpp"
+#include "proxy/hba.hpp"
 
 #include <memory>
 #include <string>
@@ -24,6 +25,11 @@ struct Runtime;
 // The users of `config`'s auth_file (none without one), or every problem with the file.
 [[nodiscard]] std::variant<std::shared_ptr<const AuthUsers>, std::vector<std::string>>
 load_users(const Config& config);
+
+// The rules of `config`'s auth_hba_file when auth_type is hba (none otherwise: PgBouncer too reads
+// the file only then), or every problem with the file.
+[[nodiscard]] std::variant<std::shared_ptr<const HbaRules>, std::vector<std::string>>
+load_hba_rules(const Config& config);
 
 // Reads the configuration file again. Errors leave everything as it was.
 [[nodiscard]] AdminOutcome reload(Runtime& runtime);

@@ -1,8 +1,8 @@
 // What every session on every worker shares for the life of the process.
 //
-// Thread safety: config() and auth_users() return immutable snapshots; `tls`, `pools`, `cancels`,
-// `statements`, `sessions`, `metrics` and `switches` are thread-safe; the counters are atomic.
-// `workers` is filled before any worker runs and not changed after.
+// Thread safety: config(), auth_users() and hba_rules() return immutable snapshots; `tls`,
+// `pools`, `cancels`, `statements`, `sessions`, `metrics` and `switches` are thread-safe; the
+// counters are atomic. `workers` is filled before any worker runs and not changed after.
 #pragma once
 
 #include "pool/statement_cache.hpp"
@@ -10,6 +10,7 @@
 #include "proxy/cancel_registry.hpp"
 #include "proxy/client_registry.hpp"
 #include "proxy/config.hpp"
+#include "proxy/hba.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/pools.hpp"
 #include "proxy/server_pool.hpp"
@@ -28,14 +29,15 @@ namespace proxy {
 
 struct Runtime {
     Runtime(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
+            std::shared_ptr<const HbaRules> hba_rules,
             std::shared_ptr<const TlsContexts> tls_contexts,
             std::vector<asio::any_io_executor> executors)
         : workers{std::move(executors)}, tls(std::move(tls_contexts)),
           pools(config, auth_users, workers, tls), config_(std::move(config)),
-          auth_users_(std::move(auth_users)) {}
+          auth_users_(std::move(auth_users)), hba_rules_(std::move(hba_rules)) {}
 
-    // The configuration and users in force. RELOAD and SET replace them; a session keeps the
-    // snapshot it started with, new sessions get the new one.
+    // The configuration, users and auth_hba_file rules in force. RELOAD and SET replace them; a
+    // session keeps the snapshot it started with, new sessions get the new one.
     [[nodiscard]] std::shared_ptr<const Config> config() const {
         std::lock_guard lock{config_mutex_};
         return config_;
@@ -44,13 +46,21 @@ struct Runtime {
         std::lock_guard lock{config_mutex_};
         return auth_users_;
     }
-    // Puts `config` and `auth_users` in force, in the pools too (Pools::reconfigure).
+    // Never null; empty unless auth_type is hba.
+    [[nodiscard]] std::shared_ptr<const HbaRules> hba_rules() const {
+        std::lock_guard lock{config_mutex_};
+        return hba_rules_;
+    }
+    // Puts `config`, `auth_users` and `hba_rules` in force, in the pools too
+    // (Pools::reconfigure).
     void replace_config(std::shared_ptr<const Config> config,
-                        std::shared_ptr<const AuthUsers> auth_users) {
+                        std::shared_ptr<const AuthUsers> auth_users,
+                        std::shared_ptr<const HbaRules> hba_rules) {
         pools.reconfigure(config, auth_users);
         std::lock_guard lock{config_mutex_};
         config_ = std::move(config);
         auth_users_ = std::move(auth_users);
+        hba_rules_ = std::move(hba_rules);
     }
 
     Workers workers;
@@ -79,6 +89,7 @@ private:
     mutable std::mutex config_mutex_;
     std::shared_ptr<const Config> config_;
     std::shared_ptr<const AuthUsers> auth_users_;
+    std::shared_ptr<const HbaRules> hba_rules_;
 };
 
 } // namespace proxy

@@ -150,12 +150,18 @@ boost::system::result<std::unique_ptr<HttpEndpoint>> serve_metrics(Runtime& runt
 
 int run(std::shared_ptr<const Config> config) {
     auto loaded_users = load_users(*config);
-    if (auto* errors = std::get_if<std::vector<std::string>>(&loaded_users)) {
+    auto loaded_hba = load_hba_rules(*config);
+    bool loaded = true;
+    for (auto* errors : {std::get_if<std::vector<std::string>>(&loaded_users),
+                         std::get_if<std::vector<std::string>>(&loaded_hba)}) {
+        if (!errors) continue;
         for (const auto& error : *errors)
             log::error(error);
-        return 1;
+        loaded = false;
     }
+    if (!loaded) return 1;
     auto users = std::get<std::shared_ptr<const AuthUsers>>(std::move(loaded_users));
+    auto hba = std::get<std::shared_ptr<const HbaRules>>(std::move(loaded_hba));
     std::vector<std::unique_ptr<Worker>> workers;
     std::vector<asio::any_io_executor> executors;
     for (unsigned i = 0; i < worker_count(*config); ++i) {
@@ -167,7 +173,8 @@ int run(std::shared_ptr<const Config> config) {
         log::error(tls.error());
         return 1;
     }
-    Runtime runtime{config, std::move(users), std::move(*tls), std::move(executors)};
+    Runtime runtime{config, std::move(users), std::move(hba), std::move(*tls),
+                    std::move(executors)};
     if (!listen_tcp(runtime, workers) || !listen_unix(runtime, workers.front()->io)) return 1;
     auto metrics = serve_metrics(runtime);
     if (!metrics) return 1;

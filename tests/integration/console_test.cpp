@@ -502,7 +502,8 @@ TEST_SUITE("console") {
             setup().pgmarina.conninfo("scram_user", "not-the-password", "app"));
         CHECK_FALSE(refused.ok());
         const auto body = http_get("/metrics");
-        const auto at = body.find("pgmarina_auth_failures_total{method=\"scram-sha-256\"} ");
+        const auto at = body.find("pgmarina_auth_failures_total{database=\"app\",method=\"scram-"
+                                  "sha-256\",user=\"scram_user\"} ");
         INFO(body.substr(body.find("pgmarina_auth")));
         CHECK(at != std::string::npos);
     }

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,6 +98,23 @@ Client::Client(std::uint16_t port) {
         const std::string why = std::strerror(errno);
         ::close(fd_);
         throw std::runtime_error("connect to port " + std::to_string(port) + ": " + why);
+    }
+}
+
+Client::Client(const std::filesystem::path& unix_socket) {
+    sockaddr_un address{};
+    const std::string path = unix_socket.string();
+    if (path.size() >= sizeof address.sun_path) {
+        throw std::runtime_error("Unix socket path too long: " + path);
+    }
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        const std::string why = std::strerror(errno);
+        ::close(fd_);
+        throw std::runtime_error("connect to " + path + ": " + why);
     }
 }
 

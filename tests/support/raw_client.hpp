@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,8 @@ class Client {
 public:
     // Connects to 127.0.0.1:port.
     explicit Client(std::uint16_t port);
+    // Connects to a Unix socket, e.g. DIR/.s.PGSQL.6432.
+    explicit Client(const std::filesystem::path& unix_socket);
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
     ~Client();

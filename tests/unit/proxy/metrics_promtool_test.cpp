@@ -52,7 +52,8 @@ TEST_SUITE("proxy.metrics_promtool") {
         app.query.Observe(0.002);
         app.transaction.Observe(0.01);
         app.wait.Observe(0.0001);
-        metrics.auth_failure("scram-sha-256");
+        metrics.auth_failure("scram-sha-256", "app", "alice", true);
+        metrics.auth_failure("scram-sha-256", "app", "nobody", false);
         metrics.client_error("53300");
         auto families = proxy::exporter_families(support::sample_console_tables());
         for (auto& family : metrics.collect())

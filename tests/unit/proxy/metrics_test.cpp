@@ -71,19 +71,41 @@ TEST_SUITE("proxy.metrics") {
         CHECK(contains(text, "pgmarina_transaction_duration_seconds_sum{database=\"other\"} 2\n"));
     }
 
-    TEST_CASE("error counters by method and by SQLSTATE") {
+    TEST_CASE("error counters by method, database and user, and by SQLSTATE") {
         proxy::Metrics metrics;
-        metrics.auth_failure("md5");
-        metrics.auth_failure("md5");
-        metrics.auth_failure("scram-sha-256");
+        metrics.auth_failure("md5", "app", "alice", true);
+        metrics.auth_failure("md5", "app", "alice", true);
+        metrics.auth_failure("md5", "reports", "alice", true);
+        metrics.auth_failure("scram-sha-256", "app", "bob", true);
         metrics.client_error("53300");
         const std::string text = rendered(metrics);
         CAPTURE(text);
         CHECK(contains(text, "# TYPE pgmarina_auth_failures_total counter\n"));
-        CHECK(contains(text, "pgmarina_auth_failures_total{method=\"md5\"} 2\n"));
-        CHECK(contains(text, "pgmarina_auth_failures_total{method=\"scram-sha-256\"} 1\n"));
+        CHECK(contains(text, "pgmarina_auth_failures_total{database=\"app\",method=\"md5\","
+                             "user=\"alice\"} 2\n"));
+        CHECK(contains(text, "pgmarina_auth_failures_total{database=\"reports\",method=\"md5\","
+                             "user=\"alice\"} 1\n"));
+        CHECK(contains(text, "pgmarina_auth_failures_total{database=\"app\",method=\"scram-sha-"
+                             "256\",user=\"bob\"} 1\n"));
         CHECK(contains(text, "# TYPE pgmarina_client_errors_total counter\n"));
         CHECK(contains(text, "pgmarina_client_errors_total{sqlstate=\"53300\"} 1\n"));
+    }
+
+    TEST_CASE("failures of unknown users share one series, whatever names are tried") {
+        proxy::Metrics metrics;
+        for (int i = 0; i < 100; ++i)
+            metrics.auth_failure("md5", "app", "guess" + std::to_string(i), false);
+        metrics.auth_failure("md5", "app", "alice", true);
+        const std::string text = rendered(metrics);
+        CAPTURE(text);
+        CHECK(contains(text, "pgmarina_auth_failures_total{database=\"app\",method=\"md5\","
+                             "user=\"\"} 100\n"));
+        CHECK_FALSE(contains(text, "guess"));
+        std::size_t series = 0;
+        for (auto at = text.find("\npgmarina_auth_failures_total{"); at != std::string::npos;
+             at = text.find("\npgmarina_auth_failures_total{", at + 1))
+            ++series;
+        CHECK(series == 2);
     }
 
     TEST_CASE("workers observe and count concurrently without losing updates") {
