@@ -326,6 +326,31 @@ TEST_SUITE("tls") {
         CHECK(proxy.process.running());
     }
 
+    TEST_CASE("auth_type hba: hostssl lines see TLS clients, host lines the rest") {
+        const fs::path hba = setup().dir / "pg_hba.conf";
+        std::ofstream(hba) << "hostssl app scram_user 127.0.0.1/32 cert\n"
+                              "hostnossl app scram_user 127.0.0.1/32 scram-sha-256\n"
+                              "hostssl app md5_user 127.0.0.1/32 scram-sha-256\n";
+        Proxy proxy("auth_type = \"hba\"\nauth_hba_file = " + quoted(hba) + "\n" +
+                    client_tls("prefer", setup().proxy_cert,
+                               "client_tls_ca_file = " + quoted(setup().ca.cert()) + "\n"));
+        PGMARINA_LOG_ON_FAILURE(proxy);
+
+        // Over TLS scram_user is its certificate: no password needed, none asked for.
+        auto certified = proxy.connect("scram_user", with_certificate(setup().scram_user_cert) +
+                                                         " password=wrong");
+        CHECK_MESSAGE(certified.ok(), certified.error_message());
+        // In plaintext it is its password.
+        auto plain = proxy.connect("scram_user", "sslmode=disable");
+        CHECK_MESSAGE(plain.ok(), plain.error_message());
+        // md5_user may only come over TLS.
+        auto md5_plain = proxy.connect("md5_user", "sslmode=disable");
+        CHECK_FALSE(md5_plain.ok());
+        CHECK(md5_plain.sqlstate() == "28000");
+        auto md5_tls = proxy.connect("md5_user", "sslmode=require");
+        CHECK_MESSAGE(md5_tls.ok(), md5_tls.error_message());
+    }
+
     TEST_CASE("RELOAD puts renewed certificates in force; connected clients stay") {
         const fs::path dir = setup().dir / "reload";
         fs::create_directories(dir);
