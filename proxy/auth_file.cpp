@@ -160,23 +160,9 @@ AuthFileResult parse_auth_file(std::string_view text, std::string_view origin) {
 }
 
 AuthFileResult load_auth_file(const std::filesystem::path& path) {
-    const std::string origin = path.string();
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-        return AuthFileResult(std::vector{ConfigError{origin, 0, 0, "is a directory"}});
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return AuthFileResult(std::vector{
-            ConfigError{origin, 0, 0, std::string("cannot open: ") + std::strerror(errno)}});
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) {
-        return AuthFileResult(std::vector{
-            ConfigError{origin, 0, 0, std::string("cannot read: ") + std::strerror(errno)}});
-    }
-    return parse_auth_file(text.str(), origin);
+    auto text = read_config_file(path);
+    if (!text) return AuthFileResult(std::vector{text.error()});
+    return parse_auth_file(*text, path.string());
 }
 
 std::optional<std::string_view> find_secret(const Config& config, const AuthUsers& auth_users,

@@ -234,24 +234,26 @@ LoadResult load_config_string(std::string_view toml, std::string_view origin) {
     return LoadResult(std::make_shared<const Config>(std::move(config)));
 }
 
-LoadResult load_config(const std::filesystem::path& path) {
-    std::string origin = path.string();
+boost::system::result<std::string, ConfigError>
+read_config_file(const std::filesystem::path& path) {
+    const std::string origin = path.string();
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-        return LoadResult(std::vector{ConfigError{origin, 0, 0, "is a directory"}});
-    }
+    if (std::filesystem::is_directory(path, ec)) return ConfigError{origin, 0, 0, "is a directory"};
     std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return LoadResult(std::vector{
-            ConfigError{origin, 0, 0, std::string("cannot open: ") + std::strerror(errno)}});
-    }
+    if (!in) return ConfigError{origin, 0, 0, std::string("cannot open: ") + std::strerror(errno)};
     std::ostringstream text;
     text << in.rdbuf();
     if (in.bad()) {
-        return LoadResult(std::vector{
-            ConfigError{origin, 0, 0, std::string("cannot read: ") + std::strerror(errno)}});
+        return ConfigError{origin, 0, 0, std::string("cannot read: ") + std::strerror(errno)};
     }
-    return load_config_string(text.str(), origin);
+    // std::string would also make a ConfigError (aggregate initialization): say which it is.
+    return {boost::system::in_place_value, text.str()};
+}
+
+LoadResult load_config(const std::filesystem::path& path) {
+    auto text = read_config_file(path);
+    if (!text) return LoadResult(std::vector{text.error()});
+    return load_config_string(*text, path.string());
 }
 
 std::shared_ptr<const Config> default_config() {

@@ -12,6 +12,8 @@
 // through `std::shared_ptr<const Config>`; RELOAD builds a new one and swaps the pointer.
 #pragma once
 
+#include <boost/system/result.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -231,6 +233,11 @@ private:
     std::shared_ptr<const Config> config_;
     std::vector<ConfigError> errors_;
 };
+
+// The whole text of a file the configuration names (itself, auth_file, auth_hba_file), or why
+// it cannot be read, as an error about the file.
+[[nodiscard]] boost::system::result<std::string, ConfigError>
+read_config_file(const std::filesystem::path& path);
 
 // Reads and validates a configuration file. Relative paths inside it (auth_file, auth_hba_file)
 // are resolved against the file's directory. Never throws on bad input.

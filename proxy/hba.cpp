@@ -440,23 +440,9 @@ HbaFileResult parse_hba(std::string_view text, std::string_view origin) {
 }
 
 HbaFileResult load_hba_file(const std::filesystem::path& path) {
-    const std::string origin = path.string();
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-        return HbaFileResult(std::vector{ConfigError{origin, 0, 0, "is a directory"}});
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return HbaFileResult(std::vector{
-            ConfigError{origin, 0, 0, std::string("cannot open: ") + std::strerror(errno)}});
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) {
-        return HbaFileResult(std::vector{
-            ConfigError{origin, 0, 0, std::string("cannot read: ") + std::strerror(errno)}});
-    }
-    return parse_hba(text.str(), origin);
+    auto text = read_config_file(path);
+    if (!text) return HbaFileResult(std::vector{text.error()});
+    return parse_hba(*text, path.string());
 }
 
 } // namespace proxy

@@ -2,6 +2,7 @@
 // PostgreSQL 15: whether a user exists, the secrets it checks against (in its log), an unbounded
 // wait for a silent client, and unbounded metric series for made-up user names.
 
+#include "tests/support/http.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/pgmarina_process.hpp"
 #include "tests/support/pq.hpp"
@@ -202,27 +203,6 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
     return text;
 }
 
-std::string http_get(std::uint16_t port, const std::string& path) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: test\r\n\r\n";
-    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(request.size()));
-    std::string response;
-    std::array<char, 65536> buffer{};
-    while (const auto n = ::recv(fd, buffer.data(), buffer.size(), 0)) {
-        if (n < 0) break;
-        response.append(buffer.data(), static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return response;
-}
-
 // The value of the pgmarina_auth_failures_total series with exactly these labels, 0 if absent.
 double auth_failures(const std::string& metrics, const std::string& labels) {
     const std::string series = "\npgmarina_auth_failures_total{" + labels + "} ";
@@ -354,7 +334,7 @@ TEST_SUITE("integration.auth_security") {
     TEST_CASE("auth failures are counted by database and user, unknown users under user=\"\"") {
         PGMARINA_LOG_ON_FAILURE();
         const auto scrape = [] {
-            const auto response = http_get(setup().metrics_port, "/metrics");
+            const auto response = support::http_get(setup().metrics_port, "/metrics");
             REQUIRE(response.starts_with("HTTP/1.1 200"));
             // From the blank line's newline, so that every series line follows a "\n".
             return response.substr(response.find("\r\n\r\n") + 3);

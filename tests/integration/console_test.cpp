@@ -3,6 +3,7 @@
 // operators script (PAUSE, RESUME, DISABLE, KILL_CLIENT, RECONNECT) against live clients, and
 // psycopg 3 speaking the extended protocol to it.
 
+#include "tests/support/http.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/pgmarina_process.hpp"
 #include "tests/support/pq.hpp"
@@ -130,24 +131,7 @@ std::string first_line(const std::string& text) {
 
 // One HTTP/1.1 GET to the metrics endpoint: the whole response, status line first.
 std::string http_get(const std::string& path) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(setup().metrics_port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: test\r\n\r\n";
-    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(request.size()));
-    std::string response;
-    std::array<char, 65536> buffer{};
-    while (const auto n = ::recv(fd, buffer.data(), buffer.size(), 0)) {
-        if (n < 0) break;
-        response.append(buffer.data(), static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return response;
+    return support::http_get(setup().metrics_port, path);
 }
 
 // The process has ended: gone, or a zombie its parent has not reaped.
