@@ -10,8 +10,12 @@
 #include "wire/writer.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <array>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -41,6 +45,28 @@ struct Refusal {
 
 template <class T>
 using Step = boost::system::result<T, Refusal>;
+
+// A SCRAM salt for `user` that stays the same for the life of the process and that nobody can
+// predict: HMAC-SHA-256 of the name under a key drawn at startup (PostgreSQL's mock salt works
+// the same way). Users without a stored verifier get it, so that no one can tell them from
+// users with one by asking twice.
+std::vector<std::byte> stable_salt(std::string_view user) {
+    static const std::array<unsigned char, 32> key = [] {
+        std::array<unsigned char, 32> drawn{};
+        if (RAND_bytes(drawn.data(), static_cast<int>(drawn.size())) != 1) {
+            throw std::runtime_error("no randomness for the SCRAM salt key");
+        }
+        return drawn;
+    }();
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(user.data()), user.size(), digest.data(), &length);
+    constexpr std::size_t salt_size = 16; // PostgreSQL's SCRAM_DEFAULT_SALT_LEN
+    std::vector<std::byte> salt(salt_size);
+    std::memcpy(salt.data(), digest.data(), salt_size);
+    return salt;
+}
 
 // The client of one login and the state its messages are read through.
 struct Login {
@@ -206,14 +232,16 @@ asio::awaitable<Step<std::string>> read_client_first(Login& login) {
     co_return co_await read_sasl_response(login);
 }
 
-// The exchange that checks a client against `secret`, a plain password or a SCRAM verifier.
+// The exchange that checks `user` against `secret`, a plain password or a SCRAM verifier.
 // std::nullopt for a secret that can check no password: an empty one (as for plain and md5), or a
 // verifier that classify_secret() accepts but parse_verifier() refuses (an iteration count of 0
-// or above INT32_MAX).
-std::optional<wire::scram::ServerExchange> make_exchange(std::string_view secret) {
+// or above INT32_MAX). A plain password gets the user's stable salt, so that it shows the same
+// salt on every attempt, as a stored verifier (and a decoy) does.
+std::optional<wire::scram::ServerExchange> make_exchange(std::string_view user,
+                                                         std::string_view secret) {
     if (secret.empty()) return std::nullopt;
     if (classify_secret(secret) != SecretKind::scram_sha_256) {
-        return wire::scram::ServerExchange::from_password(secret);
+        return wire::scram::ServerExchange(wire::scram::make_verifier(secret, stable_salt(user)));
     }
     auto verifier = wire::scram::parse_verifier(secret);
     if (!verifier) return std::nullopt;
@@ -243,7 +271,7 @@ asio::awaitable<Step<void>> run_scram(Login& login, wire::scram::ServerExchange&
 // SCRAM-SHA-256, offered as the only SASL mechanism. The keys are kept only when the secret is a
 // verifier: with a plain secret the proxy has the password itself.
 asio::awaitable<Step<ClientAuthenticated>> check_scram(Login& login, std::string_view secret) {
-    auto exchange = make_exchange(secret);
+    auto exchange = make_exchange(login.user, secret);
     if (!exchange) co_return wrong_password(login);
     const wire::be::AuthenticationSASL request{{wire::scram::mechanism}};
     if (auto sent = co_await send(login, request); !sent) co_return sent.error();
@@ -300,6 +328,18 @@ asio::awaitable<Step<ClientAuthenticated>> run_exchange(Login& login, AuthType a
 }
 
 } // namespace
+
+std::string decoy_secret(AuthType auth_type, std::string_view user) {
+    std::array<unsigned char, 24> random{};
+    if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+        throw std::runtime_error("no randomness for a decoy secret");
+    }
+    std::string password;
+    for (unsigned char c : random)
+        password += static_cast<char>('a' + c % 26);
+    if (auth_type != AuthType::scram_sha_256) return password;
+    return wire::scram::make_verifier(password, stable_salt(user)).to_string();
+}
 
 asio::awaitable<ClientAuthResult> authenticate_client(ClientStream& socket, wire::Framer& framer,
                                                       AuthType auth_type, std::string_view user,

@@ -44,6 +44,12 @@ struct ClientAuthError {
 
 using ClientAuthResult = boost::system::result<ClientAuthenticated, ClientAuthError>;
 
+// A secret for a user we do not know, so that it goes through the same exchange as a known user
+// and fails it: a random password, or under scram-sha-256 a verifier of a random password with
+// the stable salt a known user's exchange shows too. Nothing about the answer tells whether the
+// user exists.
+[[nodiscard]] std::string decoy_secret(AuthType auth_type, std::string_view user);
+
 // Runs the exchange `auth_type` calls for with the client on `socket`, reading its replies
 // through `framer` (typed phase), and ends with AuthenticationOk on success. On failure it sends
 // the client a FATAL ErrorResponse as PostgreSQL does (28P01 `password authentication failed for

@@ -18,7 +18,6 @@
 #include "wire/writer.hpp"
 
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -52,17 +51,6 @@ std::span<const std::byte> fake_reply_bytes(wire::FakeReply reply) {
     static constexpr std::array<std::byte, 5> close_complete = {
         std::byte{'3'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{4}};
     return reply == wire::FakeReply::parse_complete ? parse_complete : close_complete;
-}
-
-// A secret nobody knows, for users we do not know: they go through the same exchange as
-// everyone else and fail it, so a login attempt does not reveal which users exist.
-std::string unguessable_secret() {
-    std::array<unsigned char, 24> random{};
-    RAND_bytes(random.data(), static_cast<int>(random.size()));
-    std::string secret;
-    for (unsigned char c : random)
-        secret += static_cast<char>('a' + c % 26);
-    return secret;
 }
 
 // The IP address of a TCP peer; nullopt for the Unix socket.
@@ -172,7 +160,7 @@ private:
             co_await fail("28000", "no such user: " + startup_.user);
             co_return false;
         }
-        const std::string unknown = secret ? std::string() : unguessable_secret();
+        const std::string unknown = secret ? std::string() : decoy_secret(method, startup_.user);
         auto outcome = co_await authenticate_client(client_, framer_, method, startup_.user,
                                                     secret ? *secret : unknown);
         if (!outcome) {

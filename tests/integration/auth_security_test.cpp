@@ -148,10 +148,12 @@ std::string scram_attribute(std::string_view message, char name) {
 }
 
 // What a client that does not know the password sees: the Authentication request it gets, the
-// SCRAM iteration count when it is SCRAM, and everything pgmarina says after the wrong answer.
+// SCRAM iteration count and salt when it is SCRAM, and everything pgmarina says after the wrong
+// answer.
 struct WrongAnswer {
     std::uint32_t request = 0;
     std::string iterations; // SCRAM only
+    std::string salt;       // SCRAM only
     std::vector<raw::Message> replies;
     bool closed = false;
 };
@@ -184,6 +186,7 @@ WrongAnswer answer_wrongly(std::uint16_t port, const std::string& user) {
         REQUIRE(int32_at(challenge->body, 0) == 11); // AuthenticationSASLContinue
         const std::string server_first = challenge->body.substr(4);
         seen.iterations = scram_attribute(server_first, 'i');
+        seen.salt = scram_attribute(server_first, 's');
         const std::string zero_proof = std::string(43, 'A') + "=";
         REQUIRE(client.send(raw::message('p', "c=biws,r=" + scram_attribute(server_first, 'r') +
                                                   ",p=" + zero_proof)));
@@ -231,6 +234,12 @@ TEST_SUITE("integration.auth_security") {
             const WrongAnswer unknown = answer_wrongly(port, "no_such_user");
             CHECK(known.request == unknown.request);
             CHECK(known.iterations == unknown.iterations);
+            // A SCRAM salt is the same at every attempt for a user with a stored verifier; so it
+            // must be for users with a plain password and for unknown users, or asking twice
+            // would tell them apart.
+            CHECK(answer_wrongly(port, "scram_user").salt == known.salt);
+            CHECK(answer_wrongly(port, "no_such_user").salt == unknown.salt);
+            if (auth_type == "scram-sha-256") CHECK(known.salt != unknown.salt);
             REQUIRE(known.replies.size() == 1);
             REQUIRE(unknown.replies.size() == 1);
             CHECK(known.replies[0].type == 'E');
