@@ -138,7 +138,13 @@ private:
 
     asio::awaitable<bool> authenticate() {
         const Settings& settings = config_->settings;
-        const auto secret = find_secret(*config_, *runtime_.auth_users(), startup_.user);
+        const auto found = co_await runtime_.auth_queries.find_secret(
+            *config_, *runtime_.auth_users(), startup_.database, startup_.user);
+        if (!found) {
+            co_await fail(found.error().sqlstate, found.error().message);
+            co_return false;
+        }
+        const std::optional<std::string>& secret = *found;
         if (!secret && settings.auth_type == AuthType::trust) {
             co_await fail("28000", "no such user: " + startup_.user);
             co_return false;
@@ -170,9 +176,11 @@ private:
         if (mode_ != PoolMode::session && config_->settings.max_prepared_statements > 0) {
             prepared_.emplace(runtime_.statements, pool_->traffic());
         }
-        // With the database's forced user, the client's password is not the servers'.
+        // With the database's forced user, the client's password is not the servers'. A secret
+        // from auth_query is known to the pool only through its clients.
         if (pool_->key().user == startup_.user) {
-            pool_->learn_credentials(outcome->password, outcome->scram_keys);
+            pool_->learn_credentials(outcome->password ? outcome->password : secret,
+                                     outcome->scram_keys);
         }
         co_return true;
     }

@@ -1,12 +1,13 @@
 // What every session on every worker shares for the life of the process.
 //
-// Thread safety: config() and auth_users() return immutable snapshots; `pools`, `cancels`,
-// `statements`, `sessions`, `metrics` and `switches` are thread-safe; the counters are atomic.
-// `workers` is filled before any worker runs and not changed after.
+// Thread safety: config() and auth_users() return immutable snapshots; `pools`, `auth_queries`,
+// `cancels`, `statements`, `sessions`, `metrics` and `switches` are thread-safe; the counters are
+// atomic. `workers` is filled before any worker runs and not changed after.
 #pragma once
 
 #include "pool/statement_cache.hpp"
 #include "proxy/auth_file.hpp"
+#include "proxy/auth_query.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/client_registry.hpp"
 #include "proxy/config.hpp"
@@ -29,7 +30,8 @@ struct Runtime {
     Runtime(std::shared_ptr<const Config> config, std::shared_ptr<const AuthUsers> auth_users,
             std::vector<asio::any_io_executor> executors)
         : workers{std::move(executors)}, pools(config, auth_users, workers),
-          config_(std::move(config)), auth_users_(std::move(auth_users)) {}
+          auth_queries(pools.server_ids()), config_(std::move(config)),
+          auth_users_(std::move(auth_users)) {}
 
     // The configuration and users in force. RELOAD and SET replace them; a session keeps the
     // snapshot it started with, new sessions get the new one.
@@ -41,10 +43,11 @@ struct Runtime {
         std::lock_guard lock{config_mutex_};
         return auth_users_;
     }
-    // Puts `config` and `auth_users` in force, in the pools too (Pools::reconfigure).
+    // Puts `config` and `auth_users` in force, in the pools and auth_query sources too.
     void replace_config(std::shared_ptr<const Config> config,
                         std::shared_ptr<const AuthUsers> auth_users) {
         pools.reconfigure(config, auth_users);
+        auth_queries.reconfigure(*config, *auth_users);
         std::lock_guard lock{config_mutex_};
         config_ = std::move(config);
         auth_users_ = std::move(auth_users);
@@ -52,6 +55,8 @@ struct Runtime {
 
     Workers workers;
     Pools pools;
+    // Secrets of users the configuration does not list, looked up with auth_query.
+    AuthQueries auth_queries;
     CancelRegistry cancels;
     // Every distinct named statement clients prepared, as PGMARINA_<n> (reference.md 3 step 2).
     pool::StatementRegistry statements;
