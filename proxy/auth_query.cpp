@@ -164,7 +164,7 @@ public:
             running_ = true;
         }
         if (start) {
-            asio::co_spawn(executor, run(),
+            asio::co_spawn(executor, run(shared_from_this()),
                            [](std::exception_ptr e) { log::failure("auth_query", e); });
         }
         if (timeout.count() > 0) slot->wake.expires_after(timeout);
@@ -191,9 +191,9 @@ private:
         std::optional<SecretLookup> result;
     };
 
-    // Runs the queued lookups one after another until none is left.
-    asio::awaitable<void> run() {
-        const auto self = shared_from_this();
+    // Runs the queued lookups one after another until none is left. `self` keeps the source
+    // (and conn_) alive meanwhile, even if RELOAD has dropped it.
+    asio::awaitable<void> run([[maybe_unused]] std::shared_ptr<Source> self) {
         for (;;) {
             std::string user;
             {
