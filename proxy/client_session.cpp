@@ -149,7 +149,13 @@ private:
     }
 
     asio::awaitable<bool> authenticate() {
-        const auto secret = find_secret(*config_, *runtime_.auth_users(), startup_.user);
+        const auto found = co_await runtime_.auth_queries.find_secret(
+            *config_, *runtime_.auth_users(), startup_.database, startup_.user);
+        if (!found) {
+            co_await fail(found.error().sqlstate, found.error().message);
+            co_return false;
+        }
+        const std::optional<std::string>& secret = *found;
         AuthType method = config_->settings.auth_type;
         if (method == AuthType::hba) {
             const auto decided = co_await hba_method(secret.has_value());
@@ -189,9 +195,11 @@ private:
         if (mode_ != PoolMode::session && config_->settings.max_prepared_statements > 0) {
             prepared_.emplace(runtime_.statements, pool_->traffic());
         }
-        // With the database's forced user, the client's password is not the servers'.
+        // With the database's forced user, the client's password is not the servers'. A secret
+        // from auth_query is known to the pool only through its clients.
         if (pool_->key().user == startup_.user) {
-            pool_->learn_credentials(outcome->password, outcome->scram_keys);
+            pool_->learn_credentials(outcome->password ? outcome->password : secret,
+                                     outcome->scram_keys);
         }
         co_return true;
     }

@@ -182,6 +182,12 @@ struct DatabaseConfig {
     friend bool operator==(const DatabaseConfig&, const DatabaseConfig&) = default;
 };
 
+// The host a database's primary is taken to be on, for its pools and its auth_query: the first
+// one, until the failover watcher says which host is the primary.
+[[nodiscard]] inline const Endpoint& primary_host(const DatabaseConfig& database) {
+    return database.hosts.front();
+}
+
 // [users.<name>]: per-user overrides, and optionally the user's password.
 struct UserConfig {
     std::optional<std::string> password; // plain, "md5…" or "SCRAM-SHA-256$…" as in auth_file

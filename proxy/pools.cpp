@@ -37,7 +37,7 @@ ServerPoolSettings Pools::settings_for(const pool::Key& key, const DatabaseConfi
     const Config& config = *config_;
     ServerPoolSettings settings;
     settings.limits = resolve_pool_limits(config, key);
-    settings.host = database.hosts.front();
+    settings.host = primary_host(database);
     settings.credentials.user = key.user;
     settings.credentials.database = database.dbname;
     if (database.user && database.password) {

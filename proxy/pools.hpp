@@ -37,6 +37,9 @@ public:
     // Every stats_period it also takes the reading that traffic_averages() reports.
     asio::awaitable<void> run_janitor();
 
+    // Names server connections across all pools, for connections outside them too (auth_query).
+    [[nodiscard]] const std::shared_ptr<pool::ServerIds>& server_ids() const { return ids_; }
+
     // Every pool created so far.
     [[nodiscard]] std::vector<std::shared_ptr<ServerPool>> all();
     // The pools' counters summed by database (SHOW STATS totals).

@@ -1,12 +1,14 @@
 // What every session on every worker shares for the life of the process.
 //
 // Thread safety: config(), auth_users() and hba_rules() return immutable snapshots; `tls`,
-// `pools`, `cancels`, `statements`, `sessions`, `metrics` and `switches` are thread-safe; the
-// counters are atomic. `workers` is filled before any worker runs and not changed after.
+// `pools`, `auth_queries`, `cancels`, `statements`, `sessions`, `metrics` and `switches` are
+// thread-safe; the counters are atomic. `workers` is filled before any worker runs and not
+// changed after.
 #pragma once
 
 #include "pool/statement_cache.hpp"
 #include "proxy/auth_file.hpp"
+#include "proxy/auth_query.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/client_registry.hpp"
 #include "proxy/config.hpp"
@@ -33,8 +35,9 @@ struct Runtime {
             std::shared_ptr<const TlsContexts> tls_contexts,
             std::vector<asio::any_io_executor> executors)
         : workers{std::move(executors)}, tls(std::move(tls_contexts)),
-          pools(config, auth_users, workers, tls), config_(std::move(config)),
-          auth_users_(std::move(auth_users)), hba_rules_(std::move(hba_rules)) {}
+          pools(config, auth_users, workers, tls), auth_queries(pools.server_ids(), tls),
+          config_(std::move(config)), auth_users_(std::move(auth_users)),
+          hba_rules_(std::move(hba_rules)) {}
 
     // The configuration, users and auth_hba_file rules in force. RELOAD and SET replace them; a
     // session keeps the snapshot it started with, new sessions get the new one.
@@ -51,12 +54,13 @@ struct Runtime {
         std::lock_guard lock{config_mutex_};
         return hba_rules_;
     }
-    // Puts `config`, `auth_users` and `hba_rules` in force, in the pools too
-    // (Pools::reconfigure).
+    // Puts `config`, `auth_users` and `hba_rules` in force, in the pools and auth_query sources
+    // too.
     void replace_config(std::shared_ptr<const Config> config,
                         std::shared_ptr<const AuthUsers> auth_users,
                         std::shared_ptr<const HbaRules> hba_rules) {
         pools.reconfigure(config, auth_users);
+        auth_queries.reconfigure(*config, *auth_users);
         std::lock_guard lock{config_mutex_};
         config_ = std::move(config);
         auth_users_ = std::move(auth_users);
@@ -67,6 +71,8 @@ struct Runtime {
     // The OpenSSL contexts of the TLS settings in force; RELOAD rebuilds them.
     CurrentTls tls;
     Pools pools;
+    // Secrets of users the configuration does not list, looked up with auth_query.
+    AuthQueries auth_queries;
     CancelRegistry cancels;
     // Every distinct named statement clients prepared, as PGMARINA_<n> (reference.md 3 step 2).
     pool::StatementRegistry statements;

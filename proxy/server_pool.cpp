@@ -139,10 +139,10 @@ std::vector<ServerParameter> ServerPool::welcome_parameters() const {
     return welcome_;
 }
 
-void ServerPool::learn_credentials(const std::optional<std::string>& password,
+void ServerPool::learn_credentials(const std::optional<std::string>& secret,
                                    const std::optional<ScramKeys>& scram_keys) {
     std::lock_guard lock{mutex_};
-    if (password) credentials_.secret = *password;
+    if (secret) credentials_.secret = *secret;
     if (scram_keys) credentials_.scram_keys = *scram_keys;
 }
 

@@ -152,7 +152,9 @@ public:
 
     // A client proved it knows the user's password: with a SCRAM secret in the configuration,
     // the keys (or the password) it revealed let servers log in too (SCRAM pass-through).
-    void learn_credentials(const std::optional<std::string>& password,
+    // `secret` is in any form ServerCredentials::secret takes: the password the client sent, or
+    // the secret it was checked against (auth_query's, which the pool has no other way to know).
+    void learn_credentials(const std::optional<std::string>& secret,
                            const std::optional<ScramKeys>& scram_keys);
 
     [[nodiscard]] PoolSnapshot snapshot() const;
