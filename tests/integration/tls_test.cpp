@@ -59,6 +59,7 @@ struct Setup {
     CertificateFiles proxy_cert = ca.server("pgmarina");
     CertificateFiles proxy_cert_other_ca = other_ca.server("pgmarina-other");
     CertificateFiles postgres_cert = ca.server("postgres");
+    CertificateFiles postgres_cert_elsewhere = ca.server_named("postgres-elsewhere", "db.example");
     CertificateFiles scram_user_cert = ca.client("scram_user", "scram_user");
     CertificateFiles scram_user_cert_other_ca = other_ca.client("scram_user-other", "scram_user");
 
@@ -71,24 +72,33 @@ struct Setup {
     // ssl = on in PostgreSQL with a certificate of our CA; a reload suffices since PG 10.
     void enable_server_tls() {
         give_to_postgres(dir);
-        give_to_postgres(postgres_cert.cert);
-        give_to_postgres(postgres_cert.key);
-        fs::permissions(postgres_cert.key, fs::perms::owner_read | fs::perms::owner_write);
+        for (const auto* files : {&postgres_cert, &postgres_cert_elsewhere}) {
+            give_to_postgres(files->cert);
+            give_to_postgres(files->key);
+            fs::permissions(files->key, fs::perms::owner_read | fs::perms::owner_write);
+        }
+        use_server_certificate(postgres_cert);
+    }
+
+    // Makes PostgreSQL present `files` to new connections.
+    void use_server_certificate(const CertificateFiles& files) {
         auto admin = pq::Connection::connect(cluster.conninfo(0));
         REQUIRE_MESSAGE(admin.ok(), admin.error_message());
         for (const std::string& sql :
-             {"ALTER SYSTEM SET ssl_cert_file = '" + postgres_cert.cert.string() + "'",
-              "ALTER SYSTEM SET ssl_key_file = '" + postgres_cert.key.string() + "'",
+             {"ALTER SYSTEM SET ssl_cert_file = '" + files.cert.string() + "'",
+              "ALTER SYSTEM SET ssl_key_file = '" + files.key.string() + "'",
               std::string("ALTER SYSTEM SET ssl = on"), std::string("SELECT pg_reload_conf()")}) {
             auto result = admin.exec(sql);
             REQUIRE_MESSAGE(result.ok(), sql << ": " << result.error_message());
         }
+        // The reload is asynchronous: wait until a new connection sees the file in force.
         for (int attempt = 0; attempt < 100; ++attempt) {
             auto probe = pq::Connection::connect(cluster.conninfo(0) + " sslmode=require");
-            if (probe.ok()) return;
+            if (probe.ok() && probe.exec("SHOW ssl_cert_file").value(0, 0) == files.cert.string())
+                return;
             std::this_thread::sleep_for(50ms);
         }
-        FAIL("PostgreSQL did not start accepting TLS");
+        FAIL("PostgreSQL did not take " << files.cert);
     }
 };
 
@@ -270,6 +280,25 @@ TEST_SUITE("tls") {
         CHECK_FALSE(conn.ok());
         CHECK(conn.sqlstate() == "08006");
         CHECK(conn.error_message().find("certificate verify failed") != std::string::npos);
+    }
+
+    TEST_CASE("server_tls_sslmode verify-full checks the host name, verify-ca does not") {
+        setup().use_server_certificate(setup().postgres_cert_elsewhere);
+        {
+            Proxy full(server_tls("verify-full", setup().ca.cert()));
+            PGMARINA_LOG_ON_FAILURE(full);
+            auto refused = full.connect("scram_user", "sslmode=disable");
+            CHECK_FALSE(refused.ok());
+            CHECK(refused.sqlstate() == "08006");
+            CHECK(refused.error_message().find("certificate verify failed") != std::string::npos);
+
+            Proxy chain_only(server_tls("verify-ca", setup().ca.cert()));
+            PGMARINA_LOG_ON_FAILURE(chain_only);
+            auto accepted = chain_only.connect("scram_user", "sslmode=disable");
+            REQUIRE_MESSAGE(accepted.ok(), accepted.error_message());
+            CHECK(server_side_ssl(accepted) == "t");
+        }
+        setup().use_server_certificate(setup().postgres_cert);
     }
 
     TEST_CASE("direct TLS needs ALPN postgresql") {

@@ -35,6 +35,11 @@ CertificateFiles TestAuthority::server(const std::string& file_name,
     return issue(file_name, common_name, "subjectAltName=DNS:localhost,IP:127.0.0.1");
 }
 
+CertificateFiles TestAuthority::server_named(const std::string& file_name,
+                                             std::string_view host_name) const {
+    return issue(file_name, host_name, "subjectAltName=DNS:" + std::string(host_name));
+}
+
 CertificateFiles TestAuthority::client(const std::string& file_name,
                                        std::string_view common_name) const {
     return issue(file_name, common_name, "extendedKeyUsage=clientAuth");

@@ -26,6 +26,9 @@ public:
     // (both in subjectAltName), with CommonName `common_name`.
     [[nodiscard]] CertificateFiles server(const std::string& file_name,
                                           std::string_view common_name = "localhost") const;
+    // A certificate signed by this CA for a server named only `host_name`.
+    [[nodiscard]] CertificateFiles server_named(const std::string& file_name,
+                                                std::string_view host_name) const;
     // A client certificate with CommonName `common_name` (what auth_type cert compares to the
     // user name).
     [[nodiscard]] CertificateFiles client(const std::string& file_name,
