@@ -60,9 +60,10 @@ public:
     // Sends `bytes` only if the socket takes them at once: a goodbye (Terminate) before closing.
     void send_now(std::span<const std::byte> bytes) {
         if (tls_) {
-            cipher_.clear();
-            if (tls_->write(bytes) != TlsEngine::Status::ok || !tls_->take_output(cipher_)) return;
-            bytes = cipher_;
+            outgoing_.clear();
+            if (tls_->write(bytes) != TlsEngine::Status::ok || !tls_->take_output(outgoing_))
+                return;
+            bytes = outgoing_;
         }
         ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     }
@@ -113,17 +114,17 @@ private:
 
     // Sends the ciphertext the engine has for the peer.
     asio::awaitable<boost::system::error_code> flush(TlsEngine& engine) {
-        cipher_.clear();
-        if (!engine.take_output(cipher_)) co_return boost::system::error_code{};
-        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(cipher_), nothrow);
+        outgoing_.clear();
+        if (!engine.take_output(outgoing_)) co_return boost::system::error_code{};
+        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(outgoing_), nothrow);
         co_return ec;
     }
 
     // Reads ciphertext from the peer into the engine.
     asio::awaitable<boost::system::error_code> fill(TlsEngine& engine) {
-        cipher_.resize(tls_record_size);
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(cipher_), nothrow);
-        if (!ec) engine.feed(std::span(cipher_).first(n));
+        if (incoming_.empty()) incoming_.resize(tls_record_size);
+        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(incoming_), nothrow);
+        if (!ec) engine.feed(std::span(incoming_).first(n));
         co_return ec;
     }
 
@@ -136,7 +137,9 @@ private:
 
     Socket socket_;
     std::unique_ptr<TlsEngine> tls_;
-    std::vector<std::byte> cipher_; // ciphertext on its way in or out; empty in plaintext
+    // Ciphertext on its way in and out; never allocated in plaintext.
+    std::vector<std::byte> incoming_;
+    std::vector<std::byte> outgoing_;
 };
 
 // A client arrives over TCP or the Unix socket; a server is reached over TCP.
