@@ -4,6 +4,7 @@
 // Exit status: 0 success, 1 configuration error, 2 usage error (as documented in --help).
 #include "pgmarina_version.hpp"
 #include "proxy/config.hpp"
+#include "proxy/reload.hpp"
 #include "proxy/server.hpp"
 
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace {
 
@@ -97,18 +99,31 @@ std::variant<Options, UsageError> parse_arguments(std::span<char* const> args) {
     return options;
 }
 
+// Prints every problem and the summary line; the exit status for them.
+int refuse_configuration(const std::vector<std::string>& errors) {
+    for (const auto& error : errors)
+        std::cerr << error << '\n';
+    std::cerr << "pgmarina: configuration not loaded (" << errors.size()
+              << (errors.size() == 1 ? " error)\n" : " errors)\n");
+    return exit_config_error;
+}
+
 int load_and_run(const Options& options) {
     proxy::LoadResult loaded = options.config_file ? proxy::load_config(*options.config_file)
                                                    : proxy::LoadResult(proxy::default_config());
     if (!loaded) {
-        for (const proxy::ConfigError& error : loaded.errors()) {
-            std::cerr << error.to_string() << '\n';
-        }
-        std::cerr << "pgmarina: configuration not loaded (" << loaded.errors().size()
-                  << (loaded.errors().size() == 1 ? " error)\n" : " errors)\n");
-        return exit_config_error;
+        std::vector<std::string> errors;
+        for (const proxy::ConfigError& error : loaded.errors())
+            errors.push_back(error.to_string());
+        return refuse_configuration(errors);
     }
     if (options.action == Action::check_config) {
+        // The files it names too (auth_file, auth_hba_file, TLS certificates and keys), as
+        // startup would read them.
+        const auto files = proxy::load_files(*loaded.config());
+        if (const auto* errors = std::get_if<std::vector<std::string>>(&files)) {
+            return refuse_configuration(*errors);
+        }
         std::cout << "configuration OK: "
                   << (options.config_file ? options.config_file->string() : "built-in defaults")
                   << '\n';

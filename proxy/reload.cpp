@@ -12,22 +12,14 @@ namespace {
 
 // Puts `config` in force; notices name what waits for a restart.
 AdminOutcome apply(Runtime& runtime, std::shared_ptr<const Config> config, std::string tag) {
-    auto users = load_users(*config);
-    auto hba = load_hba_rules(*config);
-    std::vector<std::string> errors;
-    for (auto* failed : {std::get_if<std::vector<std::string>>(&users),
-                         std::get_if<std::vector<std::string>>(&hba)}) {
-        if (failed) errors.insert(errors.end(), failed->begin(), failed->end());
-    }
-    if (!errors.empty()) {
+    auto loaded = load_files(*config);
+    if (auto* errors = std::get_if<std::vector<std::string>>(&loaded)) {
         std::string message = "configuration not changed:";
-        for (const auto& error : errors)
+        for (const auto& error : *errors)
             message += "\n" + error;
         return AdminError{"F0000", message};
     }
-    // Built again even when the settings did not change: the files may hold new certificates.
-    auto tls = make_tls_contexts(config->settings);
-    if (!tls) return AdminError{"F0000", "configuration not changed:\n" + tls.error()};
+    auto& files = std::get<ConfigFiles>(loaded);
     const auto old = runtime.config();
     AdminReply reply{std::nullopt, std::move(tag), {}};
     for (const auto& key : global_keys()) {
@@ -40,10 +32,8 @@ AdminOutcome apply(Runtime& runtime, std::shared_ptr<const Config> config, std::
     if (old->metrics != config->metrics) {
         reply.notices.emplace_back("[metrics] changed: takes effect after a restart");
     }
-    runtime.replace_config(std::move(config),
-                           std::get<std::shared_ptr<const AuthUsers>>(std::move(users)),
-                           std::get<std::shared_ptr<const HbaRules>>(std::move(hba)));
-    runtime.tls.replace(std::move(*tls));
+    runtime.replace_config(std::move(config), std::move(files.users), std::move(files.hba));
+    runtime.tls.replace(std::move(files.tls));
     for (const auto& notice : reply.notices)
         log::warning(notice);
     return reply;
@@ -65,30 +55,39 @@ toml::table value_as_toml(const std::string& value) {
 
 } // namespace
 
-std::variant<std::shared_ptr<const AuthUsers>, std::vector<std::string>>
-load_users(const Config& config) {
-    if (config.settings.auth_file.empty()) return std::make_shared<const AuthUsers>();
-    auto loaded = load_auth_file(config.settings.auth_file);
-    if (!loaded) {
-        std::vector<std::string> errors;
-        for (const auto& error : loaded.errors())
+std::variant<ConfigFiles, std::vector<std::string>> load_files(const Config& config) {
+    ConfigFiles files;
+    std::vector<std::string> errors;
+    const auto add_errors = [&errors](const std::vector<ConfigError>& found) {
+        for (const auto& error : found)
             errors.push_back(error.to_string());
-        return errors;
+    };
+    files.users = std::make_shared<const AuthUsers>();
+    if (!config.settings.auth_file.empty()) {
+        auto loaded = load_auth_file(config.settings.auth_file);
+        if (loaded) {
+            files.users = std::make_shared<const AuthUsers>(loaded.users());
+        } else {
+            add_errors(loaded.errors());
+        }
     }
-    return std::make_shared<const AuthUsers>(loaded.users());
-}
-
-std::variant<std::shared_ptr<const HbaRules>, std::vector<std::string>>
-load_hba_rules(const Config& config) {
-    if (config.settings.auth_type != AuthType::hba) return std::make_shared<const HbaRules>();
-    auto loaded = load_hba_file(config.settings.auth_hba_file);
-    if (!loaded) {
-        std::vector<std::string> errors;
-        for (const auto& error : loaded.errors())
-            errors.push_back(error.to_string());
-        return errors;
+    files.hba = std::make_shared<const HbaRules>();
+    if (config.settings.auth_type == AuthType::hba) {
+        auto loaded = load_hba_file(config.settings.auth_hba_file);
+        if (loaded) {
+            files.hba = std::make_shared<const HbaRules>(loaded.rules());
+        } else {
+            add_errors(loaded.errors());
+        }
     }
-    return std::make_shared<const HbaRules>(loaded.rules());
+    auto tls = make_tls_contexts(config.settings);
+    if (tls) {
+        files.tls = std::move(*tls);
+    } else {
+        errors.push_back(tls.error());
+    }
+    if (!errors.empty()) return errors;
+    return files;
 }
 
 AdminOutcome reload(Runtime& runtime) {

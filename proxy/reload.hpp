@@ -12,6 +12,7 @@
 #include "proxy/auth_file.hpp"
 #include "proxy/config.hpp"
 #include "proxy/hba.hpp"
+#include "proxy/tls_context.hpp"
 
 #include <memory>
 #include <string>
@@ -22,14 +23,19 @@ namespace proxy {
 
 struct Runtime;
 
-// The users of `config`'s auth_file (none without one), or every problem with the file.
-[[nodiscard]] std::variant<std::shared_ptr<const AuthUsers>, std::vector<std::string>>
-load_users(const Config& config);
+// What the files a configuration names hold. Startup, RELOAD and --check-config read them with
+// load_files(), so all three accept and refuse the same files.
+struct ConfigFiles {
+    std::shared_ptr<const AuthUsers> users; // auth_file's; none without one
+    // auth_hba_file's when auth_type is hba, none otherwise (PgBouncer too reads it only then).
+    std::shared_ptr<const HbaRules> hba;
+    // From the TLS settings' certificate, key and CA files: read again every time, so that a
+    // RELOAD picks up renewed certificates.
+    std::shared_ptr<const TlsContexts> tls;
+};
 
-// The rules of `config`'s auth_hba_file when auth_type is hba (none otherwise: PgBouncer too reads
-// the file only then), or every problem with the file.
-[[nodiscard]] std::variant<std::shared_ptr<const HbaRules>, std::vector<std::string>>
-load_hba_rules(const Config& config);
+// The files of `config`, or every problem with them.
+[[nodiscard]] std::variant<ConfigFiles, std::vector<std::string>> load_files(const Config& config);
 
 // Reads the configuration file again. Errors leave everything as it was.
 [[nodiscard]] AdminOutcome reload(Runtime& runtime);

@@ -149,31 +149,20 @@ boost::system::result<std::unique_ptr<HttpEndpoint>> serve_metrics(Runtime& runt
 } // namespace
 
 int run(std::shared_ptr<const Config> config) {
-    auto loaded_users = load_users(*config);
-    auto loaded_hba = load_hba_rules(*config);
-    bool loaded = true;
-    for (auto* errors : {std::get_if<std::vector<std::string>>(&loaded_users),
-                         std::get_if<std::vector<std::string>>(&loaded_hba)}) {
-        if (!errors) continue;
+    auto loaded = load_files(*config);
+    if (auto* errors = std::get_if<std::vector<std::string>>(&loaded)) {
         for (const auto& error : *errors)
             log::error(error);
-        loaded = false;
+        return 1;
     }
-    if (!loaded) return 1;
-    auto users = std::get<std::shared_ptr<const AuthUsers>>(std::move(loaded_users));
-    auto hba = std::get<std::shared_ptr<const HbaRules>>(std::move(loaded_hba));
+    auto& files = std::get<ConfigFiles>(loaded);
     std::vector<std::unique_ptr<Worker>> workers;
     std::vector<asio::any_io_executor> executors;
     for (unsigned i = 0; i < worker_count(*config); ++i) {
         workers.push_back(std::make_unique<Worker>());
         executors.push_back(workers.back()->io.get_executor());
     }
-    auto tls = make_tls_contexts(config->settings);
-    if (!tls) {
-        log::error(tls.error());
-        return 1;
-    }
-    Runtime runtime{config, std::move(users), std::move(hba), std::move(*tls),
+    Runtime runtime{config, std::move(files.users), std::move(files.hba), std::move(files.tls),
                     std::move(executors)};
     if (!listen_tcp(runtime, workers) || !listen_unix(runtime, workers.front()->io)) return 1;
     auto metrics = serve_metrics(runtime);

@@ -10,8 +10,10 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <string>
+#include <unistd.h>
 
 namespace {
 
@@ -114,6 +116,25 @@ TEST_SUITE("proxy.main") {
         auto missing = pgmarina({"-c", "/nonexistent.toml"});
         CHECK(missing.status == 1);
         CHECK(contains(missing.out, "/nonexistent.toml: cannot open"));
+    }
+
+    TEST_CASE("--check-config also reads the files the configuration names") {
+        const auto dir = std::filesystem::temp_directory_path() /
+                         ("pgmarina-main-test-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir);
+        const auto config = dir / "pgmarina.toml";
+        std::ofstream(config) << "[pgmarina]\n"
+                                 "auth_file = \"missing-userlist.txt\"\n"
+                                 "client_tls_sslmode = \"require\"\n"
+                                 "client_tls_cert_file = \"missing.crt\"\n"
+                                 "client_tls_key_file = \"missing.key\"\n";
+        auto run = pgmarina({"--check-config", "-c", config.string()});
+        CAPTURE(run.out);
+        CHECK(run.status == 1);
+        CHECK(contains(run.out, (dir / "missing-userlist.txt").string() + ": cannot open"));
+        CHECK(contains(run.out, "client_tls_cert_file " + (dir / "missing.crt").string()));
+        CHECK(contains(run.out, "pgmarina: configuration not loaded (2 errors)"));
+        std::filesystem::remove_all(dir);
     }
 
     TEST_CASE("--print-settings prints the generated reference") {
