@@ -69,12 +69,9 @@ public:
     }
 
     // Runs the handshake of `engine` over the socket and, when it succeeds, encrypts everything
-    // from then on. `received` is ciphertext already read from the socket (a direct TLS
-    // ClientHello). Returns an empty string on success, else why it failed.
-    [[nodiscard]] asio::awaitable<std::string> start_tls(std::unique_ptr<TlsEngine> engine,
-                                                         std::span<const std::byte> received = {}) {
+    // from then on. Returns an empty string on success, else why it failed.
+    [[nodiscard]] asio::awaitable<std::string> start_tls(std::unique_ptr<TlsEngine> engine) {
         if (!engine) co_return "cannot create a TLS session";
-        engine->feed(received);
         for (;;) {
             const auto status = engine->handshake();
             if (auto ec = co_await flush(*engine)) co_return "connection lost: " + ec.message();
