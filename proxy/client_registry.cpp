@@ -4,7 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <array>
+#include <cstring>
 
 namespace proxy {
 
@@ -20,22 +20,33 @@ std::string_view to_string(ClientState state) noexcept {
     return "idle";
 }
 
+std::optional<asio::ip::address> ip_address(const asio::generic::stream_protocol::endpoint& peer) {
+    const sockaddr* address = peer.data();
+    if (address->sa_family == AF_INET && peer.size() >= sizeof(sockaddr_in)) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+        asio::ip::address_v4::bytes_type bytes;
+        std::memcpy(bytes.data(), &in->sin_addr, bytes.size());
+        return asio::ip::address_v4(bytes);
+    }
+    if (address->sa_family == AF_INET6 && peer.size() >= sizeof(sockaddr_in6)) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+        asio::ip::address_v6::bytes_type bytes;
+        std::memcpy(bytes.data(), &in6->sin6_addr, bytes.size());
+        return asio::ip::address_v6(bytes, in6->sin6_scope_id);
+    }
+    return std::nullopt;
+}
+
 namespace {
 
 SocketAddress describe(const asio::generic::stream_protocol::endpoint& endpoint, int unix_port) {
-    const auto* address = endpoint.data();
-    std::array<char, INET6_ADDRSTRLEN> text{};
-    if (address->sa_family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(address);
-        inet_ntop(AF_INET, &in->sin_addr, text.data(), text.size());
-        return {text.data(), ntohs(in->sin_port)};
-    }
-    if (address->sa_family == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
-        inet_ntop(AF_INET6, &in6->sin6_addr, text.data(), text.size());
-        return {text.data(), ntohs(in6->sin6_port)};
-    }
-    return {"unix", unix_port};
+    const auto address = ip_address(endpoint);
+    if (!address) return {"unix", unix_port};
+    const sockaddr* raw = endpoint.data();
+    const auto port = raw->sa_family == AF_INET
+                          ? reinterpret_cast<const sockaddr_in*>(raw)->sin_port
+                          : reinterpret_cast<const sockaddr_in6*>(raw)->sin6_port;
+    return {address->to_string(), ntohs(port)};
 }
 
 } // namespace

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,10 @@ struct SocketAddress {
     std::string addr;
     int port = 0;
 };
+
+// The IP address of a TCP peer; nullopt for the Unix socket.
+[[nodiscard]] std::optional<asio::ip::address>
+ip_address(const asio::generic::stream_protocol::endpoint& peer);
 
 // Both ends of a client's socket; `unix_port` stands in for the Unix socket's port.
 [[nodiscard]] std::pair<SocketAddress, SocketAddress> socket_addresses(ClientSocket& socket,

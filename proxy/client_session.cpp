@@ -17,12 +17,10 @@
 #include "wire/fe_query.hpp"
 #include "wire/writer.hpp"
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <iterator>
 #include <optional>
 #include <string_view>
@@ -51,24 +49,6 @@ std::span<const std::byte> fake_reply_bytes(wire::FakeReply reply) {
     static constexpr std::array<std::byte, 5> close_complete = {
         std::byte{'3'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{4}};
     return reply == wire::FakeReply::parse_complete ? parse_complete : close_complete;
-}
-
-// The IP address of a TCP peer; nullopt for the Unix socket.
-std::optional<asio::ip::address> ip_address(const asio::generic::stream_protocol::endpoint& peer) {
-    const sockaddr* address = peer.data();
-    if (address->sa_family == AF_INET && peer.size() >= sizeof(sockaddr_in)) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(address);
-        asio::ip::address_v4::bytes_type bytes;
-        std::memcpy(bytes.data(), &in->sin_addr, bytes.size());
-        return asio::ip::address_v4(bytes);
-    }
-    if (address->sa_family == AF_INET6 && peer.size() >= sizeof(sockaddr_in6)) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
-        asio::ip::address_v6::bytes_type bytes;
-        std::memcpy(bytes.data(), &in6->sin6_addr, bytes.size());
-        return asio::ip::address_v6(bytes, in6->sin6_scope_id);
-    }
-    return std::nullopt;
 }
 
 class ClientSession {
