@@ -12,6 +12,8 @@
 // through `std::shared_ptr<const Config>`; RELOAD builds a new one and swaps the pointer.
 #pragma once
 
+#include "routing/router.hpp"
+
 #include <boost/system/result.hpp>
 
 #include <chrono>
@@ -78,16 +80,23 @@ enum class TlsMode {
     verify_full, // as verify_ca, and toward servers the host name must match the certificate
 };
 
-// Which backends of a database serve a client's transactions.
-enum class Routing {
-    primary_only,     // every transaction on the primary
-    read_write_split, // read-only transactions on replicas, the rest on the primary
-    replicas_only,    // every transaction on a replica (for read-only reporting aliases)
+// Which backends of a database serve a client's transactions, and how reads spread over
+// replicas (routing/router.hpp).
+using Routing = routing::Mode;
+using LoadBalance = routing::Balance;
+
+// After a client's write, where its reads may go (a database's read_consistency).
+enum class ReadConsistency {
+    lsn,    // replicas that replayed past the primary's WAL position at the write, else primary
+    sticky, // the primary, for the rest of the client's connection
+    none,   // any usable replica at once (reads may miss the client's own writes)
 };
 
 [[nodiscard]] std::string_view to_string(PoolMode mode);
 [[nodiscard]] std::string_view to_string(AuthType type);
 [[nodiscard]] std::string_view to_string(Routing routing);
+[[nodiscard]] std::string_view to_string(LoadBalance balance);
+[[nodiscard]] std::string_view to_string(ReadConsistency consistency);
 [[nodiscard]] std::string_view to_string(TlsMode mode);
 
 // [pgmarina]: process-wide settings. The defaults here are the documented defaults; the table in
@@ -153,6 +162,13 @@ struct Settings {
     bool log_disconnections = true;
     Duration stats_period = std::chrono::seconds{60};
     Duration shutdown_timeout = std::chrono::seconds{30};
+    // The failover watcher (routing/watcher.hpp); with no health_check_user, hosts are not
+    // probed and a database's first host is taken to be its primary, the others its replicas.
+    std::string health_check_user;
+    std::string health_check_password; // plain; "": from auth_file or [users]
+    std::string health_check_dbname = "postgres";
+    Duration health_check_interval = std::chrono::seconds{1};
+    Duration health_check_timeout = std::chrono::seconds{2};
 
     friend bool operator==(const Settings&, const Settings&) = default;
 };
@@ -170,6 +186,11 @@ struct DatabaseConfig {
     std::vector<Endpoint> hosts; // never empty; roles are discovered, not configured
     Routing routing = Routing::primary_only;
     ByteSize max_replica_lag{1024 * 1024}; // WAL bytes a replica may lag and still be used
+    Duration max_replica_lag_time{0};      // replay delay a replica may have; 0: no limit
+    ReadConsistency read_consistency = ReadConsistency::lsn;
+    LoadBalance load_balance = LoadBalance::round_robin;
+    bool reads_fall_back_to_primary = true;
+    std::vector<std::string> read_only_functions; // more functions classify() lets replicas run
     std::optional<int> pool_size;
     std::optional<int> min_pool_size;
     std::optional<int> reserve_pool_size;

@@ -175,6 +175,14 @@ std::string_view to_string(Routing routing) {
     return EnumNames<Routing>::names.at(static_cast<std::size_t>(routing));
 }
 
+std::string_view to_string(LoadBalance balance) {
+    return EnumNames<LoadBalance>::names.at(static_cast<std::size_t>(balance));
+}
+
+std::string_view to_string(ReadConsistency consistency) {
+    return EnumNames<ReadConsistency>::names.at(static_cast<std::size_t>(consistency));
+}
+
 std::string_view to_string(TlsMode mode) {
     return EnumNames<TlsMode>::names.at(static_cast<std::size_t>(mode));
 }

@@ -36,6 +36,16 @@ struct EnumNames<Routing> {
 };
 
 template <>
+struct EnumNames<LoadBalance> {
+    static constexpr std::array<std::string_view, 2> names{"round_robin", "least_connections"};
+};
+
+template <>
+struct EnumNames<ReadConsistency> {
+    static constexpr std::array<std::string_view, 3> names{"lsn", "sticky", "none"};
+};
+
+template <>
 struct EnumNames<TlsMode> {
     static constexpr std::array<std::string_view, 6> names{"disable", "allow",     "prefer",
                                                            "require", "verify-ca", "verify-full"};

@@ -8,7 +8,7 @@ namespace proxy {
 
 namespace {
 
-constexpr std::int64_t micros(std::chrono::seconds value) {
+constexpr std::int64_t micros(std::chrono::microseconds value) {
     return std::chrono::duration_cast<Duration>(value).count();
 }
 
@@ -198,6 +198,22 @@ constexpr std::array global_table{
         "shutdown_timeout",
         "pgmarina only: how long a graceful shutdown waits for clients before closing them "
         "(0: no limit)"),
+    key<&Settings::health_check_user>(
+        "health_check_user",
+        "pgmarina only: user the failover watcher probes hosts as; \"\": no probes, first host "
+        "primary"),
+    key<&Settings::health_check_password>(
+        "health_check_password",
+        "pgmarina only: plain password of health_check_user (\"\": from auth_file or [users])"),
+    key<&Settings::health_check_dbname>("health_check_dbname",
+                                        "pgmarina only: database the watcher's probes log in to")
+        .non_empty(),
+    key<&Settings::health_check_interval>(
+        "health_check_interval", "pgmarina only: time between two probes of a host")
+        .at_least(micros(std::chrono::milliseconds{100})),
+    key<&Settings::health_check_timeout>(
+        "health_check_timeout", "pgmarina only: bound on a probe's login and on its query")
+        .at_least(micros(std::chrono::milliseconds{100})),
 };
 
 constexpr std::array metrics_table{
@@ -227,6 +243,20 @@ constexpr std::array database_table{
     key<&DatabaseConfig::max_replica_lag>(
         "max_replica_lag",
         "A replica further behind the primary than this much WAL gets no transactions"),
+    key<&DatabaseConfig::max_replica_lag_time>(
+        "max_replica_lag_time",
+        "A replica whose replay is this far behind in time gets no transactions (0: no limit)"),
+    key<&DatabaseConfig::read_consistency>(
+        "read_consistency",
+        "After a client's write, its reads go to replicas past it (lsn), to the primary, or "
+        "anywhere"),
+    key<&DatabaseConfig::load_balance>("load_balance", "How reads spread over usable replicas"),
+    key<&DatabaseConfig::reads_fall_back_to_primary>(
+        "reads_fall_back_to_primary",
+        "With no usable replica, reads run on the primary (else they wait for a replica)"),
+    key<&DatabaseConfig::read_only_functions>(
+        "read_only_functions",
+        "Functions besides the built-in allowlist that a replica may run in read_write_split"),
     key<&DatabaseConfig::pool_size>("pool_size", "Server connections per pool of this database")
         .default_doc("[pgmarina] default_pool_size"),
     key<&DatabaseConfig::min_pool_size>("min_pool_size",
