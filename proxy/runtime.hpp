@@ -19,6 +19,7 @@
 #include "proxy/shutdown.hpp"
 #include "proxy/switches.hpp"
 #include "proxy/tls_context.hpp"
+#include "routing/topology.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -86,6 +87,9 @@ struct Runtime {
     Metrics metrics;
     // PAUSE, DISABLE, SUSPEND.
     Switches switches;
+    // Each database's hosts as the failover watcher last saw them (or as configured, without
+    // one): which is the primary, which replicas are usable. Sessions route by it.
+    routing::TopologyCell topology;
     // SHUTDOWN from the console. Set by run() before any worker runs.
     std::function<void(ShutdownMode)> shutdown;
     // A graceful shutdown is under way: new clients are refused, /readyz says no.
