@@ -162,7 +162,7 @@ private:
             co_await fail("55000", "database does not allow connections: " + startup_.database);
             co_return false;
         }
-        pool_ = runtime_.pools.get(startup_.database, startup_.user);
+        pool_ = runtime_.pools.get(startup_.database, startup_.user, primary_host_name());
         if (!pool_) {
             // RELOAD dropped the database since the startup packet was read.
             co_await fail("3D000", "no such database: " + startup_.database);
@@ -472,7 +472,7 @@ private:
         }
         if (pool_->retired()) {
             // A reload changed the pool's settings: its successor serves from now on.
-            auto successor = runtime_.pools.get(startup_.database, startup_.user);
+            auto successor = runtime_.pools.get(startup_.database, startup_.user, primary_host_name());
             if (!successor) {
                 co_await fail("3D000", "no such database: " + startup_.database);
                 co_return false;
@@ -649,6 +649,12 @@ private:
     }
 
     pool::WaiterId waiter() const { return pool::WaiterId{id_}; }
+
+    std::string primary_host_name() const {
+        const auto found = config_->databases.find(startup_.database);
+        return found == config_->databases.end() ? std::string()
+                                                 : primary_host(found->second).to_string();
+    }
 
     std::string name() const {
         return "C-" + std::to_string(id_) + " " +

@@ -33,11 +33,22 @@ Pools::caps(std::map<std::string, std::shared_ptr<pool::Caps>, std::less<>>& all
     return found->second;
 }
 
-ServerPoolSettings Pools::settings_for(const pool::Key& key, const DatabaseConfig& database) const {
+namespace {
+
+const Endpoint* find_host(const DatabaseConfig& database, std::string_view name) {
+    const auto found = std::ranges::find_if(
+        database.hosts, [name](const Endpoint& host) { return host.to_string() == name; });
+    return found == database.hosts.end() ? nullptr : &*found;
+}
+
+} // namespace
+
+ServerPoolSettings Pools::settings_for(const pool::Key& key, const DatabaseConfig& database,
+                                       const Endpoint& host) const {
     const Config& config = *config_;
     ServerPoolSettings settings;
     settings.limits = resolve_pool_limits(config, key);
-    settings.host = primary_host(database);
+    settings.host = host;
     settings.credentials.user = key.user;
     settings.credentials.database = database.dbname;
     if (database.user && database.password) {
@@ -58,22 +69,28 @@ int Pools::max_user_connections(const std::string& user) const {
                : config_->settings.max_user_connections;
 }
 
-std::shared_ptr<ServerPool> Pools::get(std::string_view database, std::string_view client_user) {
+std::shared_ptr<ServerPool> Pools::get(std::string_view database, std::string_view client_user,
+                                       std::string_view host) {
     std::lock_guard lock{mutex_};
     const auto found_database = config_->databases.find(database);
     if (found_database == config_->databases.end()) return nullptr;
     const DatabaseConfig& db = found_database->second;
-    pool::Key key{std::string(database), std::string(db.user.value_or(std::string(client_user)))};
-    if (auto found = pools_.find(key); found != pools_.end()) return found->second;
+    Address address{
+        pool::Key{std::string(database), std::string(db.user.value_or(std::string(client_user)))},
+        std::string(host)};
+    if (auto found = pools_.find(address); found != pools_.end()) return found->second;
+    const Endpoint* endpoint = find_host(db, host);
+    if (!endpoint) return nullptr;
 
+    const pool::Key& key = address.first;
     auto& traffic = traffic_[key];
     if (!traffic) traffic = std::make_shared<TrafficStats>();
     auto pool = std::make_shared<ServerPool>(
-        key, settings_for(key, db), traffic,
+        key, settings_for(key, db, *endpoint), traffic,
         caps(database_caps_, key.database,
              db.max_db_connections.value_or(config_->settings.max_db_connections)),
         caps(user_caps_, key.user, max_user_connections(key.user)), ids_, workers_, tls_);
-    pools_.emplace(std::move(key), pool);
+    pools_.emplace(std::move(address), pool);
     return pool;
 }
 
@@ -94,9 +111,12 @@ void Pools::reconfigure(std::shared_ptr<const Config> config,
         for (auto& [name, cap] : user_caps_)
             cap->set_max(max_user_connections(name));
         for (auto it = pools_.begin(); it != pools_.end();) {
-            const auto database = config_->databases.find(it->first.database);
-            if (database != config_->databases.end() &&
-                settings_for(it->first, database->second) == it->second->settings()) {
+            const auto& [key, host] = it->first;
+            const auto database = config_->databases.find(key.database);
+            const Endpoint* endpoint =
+                database == config_->databases.end() ? nullptr : find_host(database->second, host);
+            if (endpoint &&
+                settings_for(key, database->second, *endpoint) == it->second->settings()) {
                 ++it;
                 continue;
             }
@@ -111,9 +131,15 @@ void Pools::reconfigure(std::shared_ptr<const Config> config,
 std::vector<std::shared_ptr<ServerPool>> Pools::all() {
     std::vector<std::shared_ptr<ServerPool>> all;
     std::lock_guard lock{mutex_};
-    for (const auto& [key, pool] : pools_)
+    for (const auto& [address, pool] : pools_)
         all.push_back(pool);
     return all;
+}
+
+void Pools::close_servers_of(std::string_view host) {
+    for (const auto& pool : all()) {
+        if (pool->host().to_string() == host) pool->close_when_released();
+    }
 }
 
 void Pools::rebalance(const std::vector<std::shared_ptr<ServerPool>>& all) {
@@ -148,8 +174,9 @@ void Pools::rebalance(const std::vector<std::shared_ptr<ServerPool>>& all) {
 
 std::map<std::string, TrafficTotals, std::less<>> Pools::traffic_by_database() {
     std::map<std::string, TrafficTotals, std::less<>> totals;
-    for (const auto& pool : all())
-        totals[pool->key().database] += pool->traffic().read();
+    std::lock_guard lock{mutex_};
+    for (const auto& [key, traffic] : traffic_)
+        totals[key.database] += traffic->read();
     return totals;
 }
 

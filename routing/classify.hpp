@@ -45,7 +45,7 @@ enum class Reason : std::uint8_t {
     session_statement,     // SET, RESET, DISCARD, PREPARE, EXECUTE, LISTEN, cursors, ...
     write_statement,       // INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY FROM or to a file
     utility_statement,     // DDL, maintenance, GRANT, LOCK, DO, CALL, ...
-    role_probe,            // SHOW transaction_read_only / in_hot_standby, pg_is_in_recovery()
+    role_probe,            // SHOW transaction_read_only / in_hot_standby: a driver finding a primary
     locking_clause,        // FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE
     select_into,           // SELECT ... INTO creates a table
     modifying_cte,         // INSERT, UPDATE, DELETE or MERGE inside a query

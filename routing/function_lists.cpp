@@ -12,10 +12,13 @@ namespace {
 // statement, and that a hot standby runs as the primary would. Deliberately absent:
 // - pg_current_wal_lsn and its siblings: read-only, but a standby refuses them ("recovery is in
 //   progress"), so they are forbidden below rather than merely unlisted;
-// - pg_is_in_recovery: a role probe (see role_probe);
 // - COALESCE, NULLIF, GREATEST, LEAST, EXTRACT, POSITION, SUBSTRING, TRIM, OVERLAY: grammar
 //   constructs, never calls; listing them would let a user function named "coalesce" (callable
 //   only quoted) through.
+// pg_is_in_recovery is listed: it answers for the server that runs it, so through
+// read_write_split it tells where a read ran. libpq's target_session_attrs only sends it to
+// servers that do not report in_hot_standby, and the welcome always carries that parameter
+// from PostgreSQL 14 on; SHOW transaction_read_only, its older probe, stays on the primary.
 // pg_sleep is listed: it has no effect besides the wait, and keeping it off replicas would only
 // move an idle connection to the primary, the scarcer one.
 constexpr std::string_view read_only_text =
@@ -62,7 +65,7 @@ constexpr std::string_view read_only_text =
     "inet_server_addr inet_server_port obj_description pg_backend_pid pg_client_encoding "
     "pg_column_size pg_database_size pg_encoding_to_char pg_get_constraintdef pg_get_expr "
     "pg_get_functiondef pg_get_indexdef pg_get_userbyid pg_get_viewdef pg_has_role "
-    "pg_indexes_size pg_last_wal_receive_lsn pg_last_wal_replay_lsn pg_last_xact_replay_timestamp "
+    "pg_indexes_size pg_is_in_recovery pg_last_wal_receive_lsn pg_last_wal_replay_lsn pg_last_xact_replay_timestamp "
     "pg_postmaster_start_time pg_relation_size pg_size_pretty pg_table_is_visible pg_table_size "
     "pg_total_relation_size pg_typeof pg_wal_lsn_diff to_regclass to_regtype version "
     // Others without effects.
@@ -92,12 +95,6 @@ constexpr std::string_view forbidden_text =
     "pg_cancel_backend pg_terminate_backend ";
 constexpr WordList<count_words(forbidden_text)> forbidden_functions{forbidden_text};
 
-// Drivers ask this to find a writable server (libpq's target_session_attrs against servers that
-// do not report in_hot_standby sends SELECT pg_catalog.pg_is_in_recovery()). Through the proxy
-// the client is connected to a database whose writes work, so the primary must answer; a
-// replica's "true" would make the driver drop a connection it could have used.
-constexpr std::string_view role_probe = "pg_is_in_recovery";
-
 bool is_configured(std::optional<std::string_view> schema, bool builtin_scope,
                    std::string_view name, std::span<const std::string> configured) {
     return std::any_of(configured.begin(), configured.end(), [&](std::string_view entry) {
@@ -116,9 +113,6 @@ FunctionKind classify_function(std::optional<std::string_view> schema, std::stri
                                std::span<const std::string> configured) noexcept {
     if (forbidden_functions.contains(name)) {
         return FunctionKind::forbidden;
-    }
-    if (name == role_probe) {
-        return FunctionKind::role_probe;
     }
     const bool builtin_scope = !schema || *schema == "pg_catalog";
     if ((builtin_scope && read_only_functions.contains(name)) ||

@@ -15,7 +15,6 @@ enum class FunctionKind : std::uint8_t {
     read_only,  // on the built-in allowlist or configured: a replica may run it
     unlisted,   // not known to be read-only
     forbidden,  // never on a replica, whatever the configuration says
-    role_probe, // asks whether the server is a standby; the client means the primary
 };
 
 // `schema` and `name` are resolved names (see Identifier); `schema` is nullopt for an
@@ -27,7 +26,7 @@ enum class FunctionKind : std::uint8_t {
 // `configured` is the database's read_only_functions: "name" matches what the built-in list
 // would (an unqualified or pg_catalog call), "schema.name" a call qualified exactly so. Names
 // are compared as the catalog stores them: lower case unless they were created quoted.
-// The forbidden list and role probes win over both lists and over any qualification.
+// The forbidden list wins over both lists and over any qualification.
 [[nodiscard]] FunctionKind classify_function(std::optional<std::string_view> schema,
                                              std::string_view name,
                                              std::span<const std::string> configured) noexcept;

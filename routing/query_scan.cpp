@@ -250,8 +250,6 @@ std::optional<Classification> QueryScanner::call(const Token* schema,
         return Classification::primary(Reason::function_not_allowed);
     case FunctionKind::forbidden:
         return Classification::primary(Reason::function_forbidden);
-    case FunctionKind::role_probe:
-        return Classification::primary(Reason::role_probe);
     }
     return Classification::primary(Reason::function_not_allowed);
 }

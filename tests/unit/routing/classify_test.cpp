@@ -369,10 +369,17 @@ TEST_SUITE("routing.classify") {
         check(cases);
     }
 
-    TEST_CASE("role probes go to the primary") {
+    TEST_CASE("pg_is_in_recovery() answers for the server that runs it") {
         const Case cases[] = {
-            {"SELECT pg_is_in_recovery()", primary, role_probe},
-            {"SELECT pg_catalog.pg_is_in_recovery()", primary, role_probe},
+            {"SELECT pg_is_in_recovery()", replica, read_only_select},
+            {"SELECT pg_catalog.pg_is_in_recovery()", replica, read_only_select},
+            {"SELECT public.pg_is_in_recovery()", primary, function_not_allowed},
+        };
+        check(cases);
+    }
+
+    TEST_CASE("libpq's role probes go to the primary") {
+        const Case cases[] = {
             {"SHOW transaction_read_only", primary, role_probe},
             {"show TRANSACTION_READ_ONLY", primary, role_probe},
             {"SHOW \"transaction_read_only\"", primary, role_probe},
@@ -424,7 +431,6 @@ TEST_SUITE("routing.classify options") {
             {"SELECT odd()", primary, function_not_allowed},
             {"SELECT lower(x), my_func(x) FROM t", replica, read_only_select},
             {"SELECT nextval('s')", primary, function_forbidden},
-            {"SELECT pg_is_in_recovery()", primary, role_probe},
             {"COPY (SELECT my_func(1)) TO STDOUT", replica, copy_to_stdout},
         };
         check(cases, options);
@@ -447,7 +453,7 @@ TEST_SUITE("routing.classify options") {
             {"SELECT my_func(1), nextval('s')", primary, function_forbidden},
             {"SELECT my_func(1) FROM t FOR UPDATE", primary, locking_clause},
             {"SELECT my_func(1) INTO t2", primary, select_into},
-            {"SELECT pg_is_in_recovery()", primary, role_probe},
+            {"SELECT pg_is_in_recovery()", replica, read_only_select},
             {"INSERT INTO t VALUES (1)", primary, write_statement},
             {"CREATE TEMP TABLE t (a int)", primary, utility_statement},
             {"SET TRANSACTION READ WRITE", primary, session_statement},
