@@ -29,8 +29,8 @@ enum class Balance : std::uint8_t {
 struct RoutePolicy {
     Mode mode = Mode::primary_only;
     Balance balance = Balance::round_robin;
-    std::uint64_t max_lag_bytes = 0;   // 0: no limit
-    double max_lag_seconds = 0;        // 0: no limit
+    std::uint64_t max_lag_bytes = 0; // 0: no limit
+    double max_lag_seconds = 0;      // 0: no limit
     bool reads_fall_back_to_primary = true;
 };
 
@@ -44,14 +44,16 @@ struct RouteRequest {
 
 // Why the host was chosen (or none); the names are metrics labels (to_string).
 enum class RouteReason : std::uint8_t {
-    write,              // primary: the transaction may write
-    read,               // replica: read-only, and a replica is usable
-    primary_only,       // primary: the database's routing is primary_only
-    no_usable_replica,  // primary: read-only, but every replica is down, lagging or behind
-                        // the client's own writes, and reads fall back to the primary
-    no_primary,         // none: the transaction needs the primary and none is known (or two
-                        // hosts claim it): the caller waits for the topology to change
-    no_replica,         // none: replicas only, or no fallback, and no replica is usable
+    write,             // primary: the transaction may write
+    read,              // replica: read-only, and a replica is usable
+    primary_only,      // primary: the database's routing is primary_only
+    no_usable_replica, // primary: read-only, but every replica is down, lagging or behind
+                       // the client's own writes, and reads fall back to the primary
+    no_primary,        // none: the transaction needs the primary and none is known (or two
+                       // hosts claim it): the caller waits for the topology to change. A read
+                       // with no usable replica that falls back to a missing primary also
+                       // gets this reason, in replicas_only too.
+    no_replica,        // none: no replica is usable and reads_fall_back_to_primary is off
 };
 [[nodiscard]] std::string_view to_string(RouteReason reason) noexcept;
 
@@ -64,8 +66,10 @@ struct RouteDecision {
 };
 
 // `busy[i]`: server connections in use on host i (least_connections; may be empty for
-// round_robin). `turn`: a counter the caller advances per decision (round_robin picks the
-// turn-th usable replica, modulo their number).
+// round_robin; hosts past its end count as 0). `turn`: a counter the caller advances per
+// decision. round_robin picks the turn-th usable replica in host order, modulo their number;
+// least_connections picks among the usable replicas with the smallest busy[i] the same way, so
+// equally loaded replicas take turns instead of the first one taking every read.
 [[nodiscard]] RouteDecision route(const DatabaseTopology& topology, const RouteRequest& request,
                                   const RoutePolicy& policy, std::span<const int> busy,
                                   std::uint64_t turn) noexcept;
