@@ -5,6 +5,7 @@
 // pg_is_in_recovery(), the timeline, the WAL position (current on a primary, replayed on a
 // replica) and the replay delay, bounded by a timeout; the results go to a listener, which
 // builds the Topology.
+// Privileges: a role with pg_monitor, no superuser (without it, replica timelines can lag).
 //
 // Thread safety: run() and the listener run on the executor given to the constructor (one
 // thread at a time). probe_now() and reconfigure() may be called from any thread.
