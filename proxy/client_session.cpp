@@ -11,6 +11,7 @@
 #include "proxy/pool_limits.hpp"
 #include "proxy/prepared_statements.hpp"
 #include "proxy/stream_io.hpp"
+#include "proxy/transaction_router.hpp"
 #include "wire/be_error.hpp"
 #include "wire/be_query.hpp"
 #include "wire/be_status.hpp"
@@ -33,6 +34,9 @@ using namespace asio::experimental::awaitable_operators;
 // Messages up to this size are held whole (the tracker and the parameter cache read them);
 // longer ones stream through in pieces, so a 200 MB row costs no 200 MB buffer.
 constexpr std::size_t hold_limit = 64 * 1024;
+
+// How often a transaction waiting for a primary looks at the topology again.
+constexpr auto topology_poll = std::chrono::milliseconds(10);
 
 // The messages a client may send once started (protocol docs, "Message Formats").
 bool is_frontend_message(char type) {
@@ -162,14 +166,18 @@ private:
             co_await fail("55000", "database does not allow connections: " + startup_.database);
             co_return false;
         }
-        pool_ = runtime_.pools.get(startup_.database, startup_.user, primary_host_name());
+        const auto database = config_->databases.find(startup_.database);
+        auto& metrics = runtime_.metrics.database(startup_.database);
+        if (database != config_->databases.end()) {
+            router_.emplace(runtime_, startup_.database, startup_.user, database->second, metrics);
+            pool_ = router_->welcome_pool();
+        }
         if (!pool_) {
             // RELOAD dropped the database since the startup packet was read.
             co_await fail("3D000", "no such database: " + startup_.database);
             co_return false;
         }
-        activity_.emplace(register_client(pool_->key()), pool_->traffic(),
-                          runtime_.metrics.database(startup_.database));
+        activity_.emplace(register_client(pool_->key()), pool_->traffic(), metrics);
         mode_ = resolve_pool_mode(*config_, pool_->key());
         // In session pooling the client keeps its server, and its statements with it.
         if (mode_ != PoolMode::session && config_->settings.max_prepared_statements > 0) {
@@ -178,8 +186,8 @@ private:
         // With the database's forced user, the client's password is not the servers'. A secret
         // from auth_query is known to the pool only through its clients.
         if (pool_->key().user == startup_.user) {
-            pool_->learn_credentials(outcome->password ? outcome->password : secret,
-                                     outcome->scram_keys);
+            router_->learn_credentials(outcome->password ? outcome->password : secret,
+                                       outcome->scram_keys);
         }
         co_return true;
     }
@@ -295,9 +303,13 @@ private:
     // ends the session.
     asio::awaitable<bool> step() {
         if (!server_) {
-            if (!co_await read_client(config_->settings.client_idle_timeout)) co_return false;
+            // A request held back for the router (see hold_for_route) is already buffered.
+            if (!held_ && !co_await read_client(config_->settings.client_idle_timeout)) {
+                co_return false;
+            }
             co_return co_await forward_client();
         }
+        if (held_ && !server_->tracker().awaiting_replies()) co_return co_await forward_client();
         // Linked, either side may speak first: the server its replies, a notification or a
         // FATAL; the client the rest of a long message, its next pipelined request, or EOF,
         // which must close the server at once rather than after its query (PgBouncer:
@@ -316,7 +328,7 @@ private:
             if (!co_await read_client(Duration{0})) co_return false;
             co_return co_await forward_client();
         }
-        if (!co_await read_server()) co_return false;
+        if (!co_await read_server()) co_return co_await lose_server();
         co_return co_await forward_server();
     }
 
@@ -331,6 +343,12 @@ private:
         auto& client = client_.socket();
         auto& server = server_->stream().socket();
         const Duration timeout = deadline();
+        if (held_) {
+            // The client's next request waits in the framer for the server's last reply.
+            auto ready = co_await (server.async_wait(tcp::socket::wait_read, nothrow) ||
+                                   sleep_for(timeout.count() > 0 ? timeout : Duration::max()));
+            co_return ready.index() == 0 ? Ready::server : Ready::timeout;
+        }
         if (timeout.count() > 0) {
             auto ready =
                 co_await (client.async_wait(ClientSocket::wait_read, nothrow) ||
@@ -379,10 +397,7 @@ private:
         auto& server = *server_;
         const auto space = server.framer().prepare(read_chunk);
         auto [ec, n] = co_await server.stream().read_some(asio::buffer(space.data(), space.size()));
-        if (ec) {
-            co_await fail("08006", "server conn crashed?");
-            co_return false;
-        }
+        if (ec) co_return false;
         server.framer().commit(n);
         co_return true;
     }
@@ -391,8 +406,13 @@ private:
     asio::awaitable<bool> forward_client() {
         out_.clear();
         fakes_.clear();
+        held_ = false;
         if (prepared_) prepared_->begin_step();
         for (;;) {
+            if (server_ && hold_for_route()) {
+                held_ = true;
+                break;
+            }
             const std::size_t hold = prepared_
                                          ? message_hold(framer_.next_type(), hold_limit,
                                                         config_->settings.max_packet_size.bytes)
@@ -419,6 +439,15 @@ private:
                 end_reason_ = "client close request";
                 co_return false;
             }
+            if (skipping_to_sync_) {
+                // The rest of a batch whose server was lost: PostgreSQL would skip it too.
+                if (frame.type == 'S') {
+                    skipping_to_sync_ = false;
+                    std::ranges::copy(ready_idle(), std::back_inserter(lost_replies_));
+                }
+                dropping_ = (*piece)->rest > 0;
+                continue;
+            }
             if (!server_) {
                 // CopyData after the server went back to the pool (its COPY failed, and the
                 // client had more on the way) belongs to no transaction: drop it (PgBouncer
@@ -427,7 +456,7 @@ private:
                     dropping_ = (*piece)->rest > 0;
                     continue;
                 }
-                if (!co_await link()) co_return false;
+                if (!co_await link(frame)) co_return false;
             }
             auto& tracker = server_->tracker();
             if (!tracker.awaiting_replies()) {
@@ -444,13 +473,11 @@ private:
         }
         if (server_ && !out_.empty()) {
             auto [ec, n] = co_await server_->stream().write(out_);
-            if (ec) {
-                co_await fail("08006", "server conn crashed?");
-                co_return false;
-            }
+            if (ec) co_return co_await lose_server();
         }
         // Replies made up for requests the server never saw, when nothing was owed before them.
-        std::vector<std::byte> replies;
+        std::vector<std::byte> replies = std::move(lost_replies_);
+        lost_replies_.clear();
         for (const auto fake : fakes_)
             std::ranges::copy(fake_reply_bytes(fake), std::back_inserter(replies));
         if (!replies.empty() && !co_await write_all(client_, replies)) {
@@ -462,29 +489,61 @@ private:
         co_return settle();
     }
 
-    // Gets a server for the client's next transaction and brings its settings in line.
-    asio::awaitable<bool> link() {
+    // Gets a server for the transaction `first` starts, on the host the router picks, and
+    // brings its settings in line. While the host it needs is unknown or unreachable (a
+    // failover), the transaction waits for the topology to change, up to query_wait_timeout.
+    asio::awaitable<bool> link(const wire::Frame& first) {
         activity_->waiting(pool::Clock::now());
         // PAUSE, KILL and SUSPEND hold new transactions until RESUME (PgBouncer's semantics).
         // Tested here, not in a coroutine, so an unpaused transaction allocates no frame.
         if (runtime_.switches.paused(startup_.database)) {
             co_await poll_until([this] { return !runtime_.switches.paused(startup_.database); });
         }
-        if (pool_->retired()) {
-            // A reload changed the pool's settings: its successor serves from now on.
-            auto successor = runtime_.pools.get(startup_.database, startup_.user, primary_host_name());
-            if (!successor) {
+        linked_read_only_ = router_->routes_reads() && mode_ != PoolMode::session &&
+                            classify(first).target == routing::Target::replica_ok;
+        const auto give_up = pool::Clock::now() + config_->settings.query_wait_timeout;
+        for (;;) {
+            const auto version = runtime_.topology.version();
+            auto choice = router_->choose(linked_read_only_);
+            if (!choice.pool && choice.decision.host) {
+                // A reload removed the database or the host since the topology was published.
                 co_await fail("3D000", "no such database: " + startup_.database);
                 co_return false;
             }
-            pool_ = std::move(successor);
+            std::optional<ServerLoginError> failure;
+            if (choice.pool) {
+                pool_ = std::move(choice.pool);
+                auto acquired = co_await pool_->acquire(waiter(), worker_);
+                if (acquired && !(*acquired)->quiet()) {
+                    // It closed while unused: the next one, or a new login, tells more.
+                    runtime_.host_watch.probe_now(pool_->host().to_string());
+                    acquired->release(pool::Release::close);
+                    continue;
+                }
+                if (acquired) {
+                    server_ = std::move(*acquired);
+                    linked_role_ = choice.decision.role;
+                    break;
+                }
+                failure = std::move(acquired.error());
+                // A host that refuses connections may be gone: the watcher looks at once, and
+                // the transaction waits for what it finds. Other refusals are final.
+                runtime_.host_watch.probe_now(pool_->host().to_string());
+                if (!runtime_.host_watch.watching() || !failure->sqlstate.starts_with("08")) {
+                    co_await fail(failure->sqlstate, failure->message);
+                    co_return false;
+                }
+            }
+            if (!co_await topology_changes(version, give_up)) {
+                if (failure) {
+                    co_await fail(failure->sqlstate, failure->message);
+                } else {
+                    co_await fail("08P01", std::string("query_wait_timeout: ") +
+                                               std::string(to_string(choice.decision.reason)));
+                }
+                co_return false;
+            }
         }
-        auto acquired = co_await pool_->acquire(waiter(), worker_);
-        if (!acquired) {
-            co_await fail(acquired.error().sqlstate, acquired.error().message);
-            co_return false;
-        }
-        server_ = std::move(*acquired);
         activity_->linked(server_->id(), pool::Clock::now());
         server_dirty_ = false;
         const auto& welcome = server_->welcome();
@@ -500,6 +559,83 @@ private:
             out_.push_back(asio::buffer(sync_query_));
         }
         co_return true;
+    }
+
+    // Whether the transaction that `first` starts may run on a replica.
+    routing::Classification classify(const wire::Frame& first) const {
+        const auto on = [this](std::string_view name) {
+            return startup_.parameters.get(name).value_or("") == "on";
+        };
+        const ClientTraits client{
+            .default_transaction_read_only = on("default_transaction_read_only"),
+            .standard_conforming_strings =
+                startup_.parameters.get("standard_conforming_strings").value_or("on") == "on",
+        };
+        const auto& database = config_->databases.find(startup_.database)->second;
+        return classify_transaction(first, client, database.read_only_functions,
+                                    prepared_ ? &*prepared_ : nullptr);
+    }
+
+    // False once `give_up` passed with the topology still at `version`.
+    asio::awaitable<bool> topology_changes(std::uint64_t version, pool::TimePoint give_up) {
+        while (runtime_.topology.version() == version) {
+            if (pool::Clock::now() >= give_up) co_return false;
+            co_await sleep_for(topology_poll);
+        }
+        co_return true;
+    }
+
+    // A pipelining client may send its next transaction before the server has answered the
+    // current one. On a replica, a request that must run on the primary waits in the framer
+    // until the server has answered everything before it. Then, if the transaction is over,
+    // the server goes back and the request is routed anew; if not, it is part of the
+    // transaction and follows it there.
+    bool hold_for_route() const {
+        if (linked_role_ != routing::Role::replica || !server_->tracker().awaiting_replies()) {
+            return false;
+        }
+        const auto type = framer_.next_type();
+        if (type != 'Q' && type != 'P') return false;
+        const auto next = wire::decode_frame(framer_.buffered(), framer_.phase(), framer_.limits());
+        return next && next->has_value() && classify(**next).target != routing::Target::replica_ok;
+    }
+
+    // The linked server failed mid-transaction: it closed, or a read or write on it failed (a
+    // failover stops the primary under its clients). PostgreSQL's own connection would be gone
+    // with it; here only the server is. In transaction pooling the client gets an error (08006)
+    // for what it was waiting for and its next transaction gets another server, on the new
+    // primary once the watcher has found it. In session pooling its session state is lost, and
+    // so is its connection, as with PgBouncer.
+    asio::awaitable<bool> lose_server() {
+        runtime_.host_watch.probe_now(pool_->host().to_string());
+        if (mode_ == PoolMode::session) {
+            co_await fail("08006", "server conn crashed?");
+            co_return false;
+        }
+        const std::size_t owed = server_->tracker().ready_owed();
+        release_server(pool::Release::close);
+        log::info(name(), " lost its server mid-transaction");
+        runtime_.metrics.client_error("08006");
+        wire::Writer writer;
+        wire::be::ErrorResponse::make(wire::be::Severity::error, "08006",
+                                      "server connection lost; the transaction did not complete")
+            .encode(writer);
+        for (std::size_t i = 0; i < owed; ++i)
+            wire::be::ReadyForQuery::idle().encode(writer);
+        // The client is in the middle of an extended-query batch: the rest of it, up to its
+        // Sync, is skipped, as a server skips after an error.
+        skipping_to_sync_ = owed == 0;
+        if (!co_await write_all(client_, writer.bytes())) {
+            end_reason_ = "client unexpected eof";
+            co_return false;
+        }
+        co_return true;
+    }
+
+    static std::span<const std::byte> ready_idle() {
+        static constexpr std::array<std::byte, 6> ready = {
+            std::byte{'Z'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{5}, std::byte{'I'}};
+        return ready;
     }
 
     // Forwards what the server sent, as the tracker routes it.
@@ -590,6 +726,18 @@ private:
             if (auto status = wire::be::ParameterStatus::parse(frame)) {
                 learn_parameter_status(server_->parameters(), *status);
                 learn_parameter_status(startup_.parameters, *status);
+                // A primary that says it became a standby: the watcher looks at once.
+                if (linked_role_ == routing::Role::primary && status->name == "in_hot_standby" &&
+                    status->value == "on") {
+                    runtime_.host_watch.probe_now(pool_->host().to_string());
+                }
+            }
+        } else if (frame.type == wire::be::ErrorResponse::type &&
+                   linked_role_ == routing::Role::primary) {
+            // 25006: the "primary" refused a write as read-only, it is a standby now.
+            auto error = wire::be::ErrorResponse::parse(frame);
+            if (error && error->code() == "25006") {
+                runtime_.host_watch.probe_now(pool_->host().to_string());
             }
         } else if (frame.type == wire::be::CommandComplete::type) {
             auto complete = wire::be::CommandComplete::parse(frame);
@@ -624,6 +772,7 @@ private:
     }
 
     void release_server(pool::Release how) {
+        router_->transaction_done(linked_role_, !linked_read_only_);
         if (prepared_) prepared_->on_released(*server_);
         cancel_target_->unlink();
         activity_->unlinked();
@@ -649,12 +798,6 @@ private:
     }
 
     pool::WaiterId waiter() const { return pool::WaiterId{id_}; }
-
-    std::string primary_host_name() const {
-        const auto found = config_->databases.find(startup_.database);
-        return found == config_->databases.end() ? std::string()
-                                                 : primary_host(found->second).to_string();
-    }
 
     std::string name() const {
         return "C-" + std::to_string(id_) + " " +
@@ -683,8 +826,19 @@ private:
     std::shared_ptr<CancelTarget> cancel_target_;
     std::optional<CancelKey> cancel_key_;
 
+    // Picks the host of each transaction; for pool clients.
+    std::optional<TransactionRouter> router_;
     // The linked server, while the client has one.
     ServerLease server_;
+    // Where it is, and whether its transaction was found read-only (then it wrote nothing).
+    routing::Role linked_role_ = routing::Role::unknown;
+    bool linked_read_only_ = false;
+    // A request waits in the framer until the server has answered what came before it.
+    bool held_ = false;
+    // The server was lost in the middle of a batch: the client's messages up to its Sync go
+    // nowhere, and the Sync is answered with lost_replies_.
+    bool skipping_to_sync_ = false;
+    std::vector<std::byte> lost_replies_;
     // A SET ran: the server's settings beyond the tracked ones are the client's now.
     bool server_dirty_ = false;
     // The rest of a long client message goes nowhere (late CopyData).

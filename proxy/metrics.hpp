@@ -8,6 +8,8 @@
 // counters and families are prometheus-cpp's own, which lock internally; `databases_` has a mutex.
 #pragma once
 
+#include "routing/router.hpp"
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
@@ -54,6 +56,11 @@ public:
     // An ErrorResponse pgmarina itself sent to a client (not one a server sent through it), by
     // SQLSTATE.
     void client_error(std::string_view sqlstate);
+
+    // The topology changed (host gauges, failovers); called by the publisher, any thread.
+    void observe_topology(const routing::Topology& previous, const routing::Topology& next);
+    // A transaction was routed; per transaction, any worker.
+    void routed(DatabaseMetrics& database, routing::Role role, routing::RouteReason reason);
 
     // Every family's current values, for render_metrics().
     [[nodiscard]] std::vector<prometheus::MetricFamily> collect() const;

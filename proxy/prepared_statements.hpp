@@ -95,6 +95,12 @@ public:
 
     // The client's prepared statements, for SHOW CLIENTS.
     [[nodiscard]] std::size_t size() const noexcept { return client_.size(); }
+    // The text of the client's statement `name`, for routing a transaction that binds it.
+    [[nodiscard]] std::optional<std::string_view> query_of(std::string_view name) const {
+        const auto* statement = client_.find(name);
+        if (!statement) return std::nullopt;
+        return (*statement)->query();
+    }
 
 private:
     // What a tagged request undoes if it takes no effect (wire::Disposition::failed).

@@ -13,6 +13,7 @@
 #include "proxy/client_registry.hpp"
 #include "proxy/config.hpp"
 #include "proxy/hba.hpp"
+#include "proxy/host_watch.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/pools.hpp"
 #include "proxy/server_pool.hpp"
@@ -37,8 +38,8 @@ struct Runtime {
             std::vector<asio::any_io_executor> executors)
         : workers{std::move(executors)}, tls(std::move(tls_contexts)),
           pools(config, auth_users, workers, tls), auth_queries(pools.server_ids(), tls),
-          config_(std::move(config)), auth_users_(std::move(auth_users)),
-          hba_rules_(std::move(hba_rules)) {}
+          host_watch(config, *auth_users, topology, pools, metrics), config_(std::move(config)),
+          auth_users_(std::move(auth_users)), hba_rules_(std::move(hba_rules)) {}
 
     // The configuration, users and auth_hba_file rules in force. RELOAD and SET replace them; a
     // session keeps the snapshot it started with, new sessions get the new one.
@@ -62,6 +63,7 @@ struct Runtime {
                         std::shared_ptr<const HbaRules> hba_rules) {
         pools.reconfigure(config, auth_users);
         auth_queries.reconfigure(*config, *auth_users);
+        host_watch.reconfigure(config, *auth_users);
         std::lock_guard lock{config_mutex_};
         config_ = std::move(config);
         auth_users_ = std::move(auth_users);
@@ -90,10 +92,14 @@ struct Runtime {
     // Each database's hosts as the failover watcher last saw them (or as configured, without
     // one): which is the primary, which replicas are usable. Sessions route by it.
     routing::TopologyCell topology;
+    // Where round-robin balancing stands, shared by every session (routing::route's `turn`).
+    std::atomic<std::uint64_t> route_turns{0};
     // SHUTDOWN from the console. Set by run() before any worker runs.
     std::function<void(ShutdownMode)> shutdown;
     // A graceful shutdown is under way: new clients are refused, /readyz says no.
     std::atomic<bool> shutting_down{false};
+    // Publishes `topology`. Last: its thread uses the members above until it is destroyed.
+    HostWatch host_watch;
 
 private:
     mutable std::mutex config_mutex_;

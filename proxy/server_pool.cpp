@@ -146,6 +146,11 @@ void ServerPool::learn_credentials(const std::optional<std::string>& secret,
     if (scram_keys) credentials_.scram_keys = *scram_keys;
 }
 
+int ServerPool::busy() const {
+    std::lock_guard lock{mutex_};
+    return static_cast<int>(core_.stats(now()).sv_active);
+}
+
 PoolSnapshot ServerPool::snapshot() const {
     PoolSnapshot snapshot{key_, {}, {}, traffic_->read()};
     std::lock_guard lock{mutex_};

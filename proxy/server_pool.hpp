@@ -158,6 +158,8 @@ public:
                            const std::optional<ScramKeys>& scram_keys);
 
     [[nodiscard]] PoolSnapshot snapshot() const;
+    // Servers lent to clients now (load_balance = "least_connections").
+    [[nodiscard]] int busy() const;
     // RECONNECT: no server serves another client; unused ones close now (Core::mark_close_needed).
     void close_when_released();
 

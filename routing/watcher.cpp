@@ -112,7 +112,8 @@ ConnectParams connect_params(const WatcherSettings& settings, const WatchedHost&
     // Empty values are left out, so that libpq's defaults apply.
     for (const auto& [keyword, value] :
          {std::pair{"user", &settings.user}, std::pair{"password", &settings.password},
-          std::pair{"dbname", &settings.dbname}, std::pair{"sslmode", &settings.sslmode}}) {
+          std::pair{"dbname", &settings.dbname}, std::pair{"sslmode", &settings.sslmode},
+          std::pair{"sslrootcert", &settings.sslrootcert}}) {
         if (!value->empty()) params.emplace_back(keyword, *value);
     }
     params.emplace_back("application_name", "pgmarina-watcher");

@@ -40,6 +40,7 @@ struct WatcherSettings {
     std::string password; // empty: none (trust, or a .pgpass)
     std::string dbname = "postgres";
     std::string sslmode = "prefer"; // libpq's sslmode
+    std::string sslrootcert;        // CA file for sslmode verify-ca and verify-full
 
     friend bool operator==(const WatcherSettings&, const WatcherSettings&) = default;
 };

@@ -109,6 +109,17 @@ bool ResponseTracker::awaiting_replies() const noexcept {
     return active_.has_value() || unconfirmed_syncs_ > 0;
 }
 
+std::size_t ResponseTracker::ready_owed() const noexcept {
+    const auto owed = [](const Entry& entry) {
+        const bool answered_by_ready = entry.request == Request::sync ||
+                                       entry.request == Request::query ||
+                                       entry.request == Request::function_call;
+        return answered_by_ready && entry.route == Route::forward;
+    };
+    const auto pending = static_cast<std::size_t>(std::ranges::count_if(pending_, owed));
+    return pending + (active_ && owed(*active_) ? 1 : 0);
+}
+
 std::optional<ResponseTracker::Request> ResponseTracker::request_of(const Frame& message) noexcept {
     switch (message.type) {
     case fe::Parse::type:

@@ -123,6 +123,11 @@ public:
     // one ReadyForQuery early.
     [[nodiscard]] bool stray_ready_possible() const noexcept { return unconfirmed_syncs_ > 0; }
 
+    // ReadyForQuery messages the client still waits for: one per Sync, Query or FunctionCall
+    // written for it and not answered yet. What a session owes the client when its server is
+    // lost mid-transaction.
+    [[nodiscard]] std::size_t ready_owed() const noexcept;
+
     // From the last ReadyForQuery: statement pooling refuses anything but idle.
     [[nodiscard]] be::TransactionStatus transaction_status() const noexcept { return status_; }
 

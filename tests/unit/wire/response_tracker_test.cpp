@@ -42,6 +42,21 @@ TEST_SUITE("wire.response_tracker") {
         CHECK_FALSE(tracker.awaiting_replies());
     }
 
+    TEST_CASE("ready_owed counts the client's Syncs and Queries not answered yet") {
+        ResponseTracker tracker;
+        CHECK(tracker.ready_owed() == 0);
+        send(tracker, "PBE");
+        CHECK(tracker.ready_owed() == 0); // a batch without its Sync
+        send(tracker, "S");
+        send(tracker, "Q");
+        send(tracker, "Q", Route::skip); // the proxy's own: its ReadyForQuery is swallowed
+        CHECK(tracker.ready_owed() == 2);
+        CHECK(relay(tracker, "12CZI") == "12CZI");
+        CHECK(tracker.ready_owed() == 1);
+        CHECK(relay(tracker, "CZI") == "CZI");
+        CHECK(tracker.ready_owed() == 0);
+    }
+
     TEST_CASE("multi-statement query: one ReadyForQuery after every statement") {
         ResponseTracker tracker;
         send(tracker, "Q");
