@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <utility>
 
 namespace proxy {
 
@@ -39,6 +40,41 @@ std::string plain_setting(std::string toml) {
         return toml.substr(1, toml.size() - 2);
     }
     return toml;
+}
+
+void add_pool_stats(pool::Stats& total, const pool::Stats& pool) {
+    total.cl_waiting += pool.cl_waiting;
+    total.sv_active += pool.sv_active;
+    total.sv_active_cancel += pool.sv_active_cancel;
+    total.sv_being_canceled += pool.sv_being_canceled;
+    total.sv_idle += pool.sv_idle;
+    total.sv_used += pool.sv_used;
+    total.sv_tested += pool.sv_tested;
+    total.sv_login += pool.sv_login;
+    total.sv_closing += pool.sv_closing;
+    total.servers += pool.servers;
+    if (std::pair{pool.maxwait, pool.maxwait_us} > std::pair{total.maxwait, total.maxwait_us}) {
+        total.maxwait = pool.maxwait;
+        total.maxwait_us = pool.maxwait_us;
+    }
+}
+
+std::map<pool::Key, pool::Stats> stats_by_key(const std::vector<PoolSnapshot>& snapshots) {
+    std::map<pool::Key, pool::Stats> totals;
+    for (const PoolSnapshot& snapshot : snapshots)
+        add_pool_stats(totals[snapshot.key], snapshot.stats);
+    return totals;
+}
+
+const Endpoint& shown_host(const DatabaseConfig& database,
+                           const routing::DatabaseTopology* topology) {
+    if (topology && topology->primary && *topology->primary < topology->hosts.size()) {
+        const std::string& primary = topology->hosts[*topology->primary].state.name;
+        for (const Endpoint& host : database.hosts) {
+            if (host.to_string() == primary) return host;
+        }
+    }
+    return database.hosts.front();
 }
 
 } // namespace proxy

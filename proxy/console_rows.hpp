@@ -3,10 +3,13 @@
 
 #include "proxy/admin_reply.hpp"
 #include "proxy/config.hpp"
+#include "proxy/server_pool.hpp"
+#include "routing/topology.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +34,20 @@ template <class Integer>
 [[nodiscard]] Cell load_balance_hosts(const Config& config, std::string_view database);
 // A setting's TOML text without the quotes of a TOML string, as SHOW CONFIG prints values.
 [[nodiscard]] std::string plain_setting(std::string toml);
+
+// A database with several hosts has a pool per host for each user, but PgBouncer's tables have
+// one row per (database, user), and pgbouncer_exporter turns those rows into series that must
+// not repeat a label set. So the per-host pools add up: `pool`'s server and waiter counts are
+// added to `total`, whose maxwait becomes the longer of the two waits.
+void add_pool_stats(pool::Stats& total, const pool::Stats& pool);
+// The counts of each (database, user), summed over the pools of all its hosts.
+[[nodiscard]] std::map<pool::Key, pool::Stats>
+stats_by_key(const std::vector<PoolSnapshot>& snapshots);
+
+// SHOW DATABASES host and port: the configured host `topology` elected primary, else the first
+// one (no topology for the database yet, no primary, or a primary a reload removed).
+[[nodiscard]] const Endpoint& shown_host(const DatabaseConfig& database,
+                                         const routing::DatabaseTopology* topology);
 
 // The tables about connections (console_connections.cpp).
 [[nodiscard]] Table show_clients(Runtime& runtime);

@@ -13,6 +13,13 @@
 namespace proxy {
 namespace {
 
+std::vector<PoolSnapshot> pool_snapshots(Runtime& runtime) {
+    std::vector<PoolSnapshot> snapshots;
+    for (const auto& pool : runtime.pools.all())
+        snapshots.push_back(pool->snapshot());
+    return snapshots;
+}
+
 Table show_pools(Runtime& runtime) {
     Table table = make_table({"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
                               "cl_waiting_cancel_req", "sv_active", "sv_active_cancel",
@@ -21,23 +28,20 @@ Table show_pools(Runtime& runtime) {
                              {"database", "user", "pool_mode", "load_balance_hosts"});
     const auto clients = runtime.sessions.snapshot();
     const Config& config = *runtime.config();
-    for (const auto& pool : runtime.pools.all()) {
-        const PoolSnapshot snapshot = pool->snapshot();
+    for (const auto& [key, stats] : stats_by_key(pool_snapshots(runtime))) {
         std::int64_t active = 0;
         std::int64_t waiting = 0;
         for (const auto& client : clients) {
-            if (client->pool != snapshot.key) continue;
+            if (client->pool != key) continue;
             (client->state.load() == ClientState::waiting ? waiting : active) += 1;
         }
-        const pool::Stats& stats = snapshot.stats;
-        table.rows.push_back({snapshot.key.database, snapshot.key.user, number(active),
-                              number(waiting), "0", "0", number(stats.sv_active),
-                              number(stats.sv_active_cancel), number(stats.sv_being_canceled),
-                              number(stats.sv_idle), number(stats.sv_used), number(stats.sv_tested),
-                              number(stats.sv_login), number(stats.maxwait),
-                              number(stats.maxwait_us),
-                              std::string(to_string(resolve_pool_mode(config, snapshot.key))),
-                              load_balance_hosts(config, snapshot.key.database)});
+        table.rows.push_back(
+            {key.database, key.user, number(active), number(waiting), "0", "0",
+             number(stats.sv_active), number(stats.sv_active_cancel),
+             number(stats.sv_being_canceled), number(stats.sv_idle), number(stats.sv_used),
+             number(stats.sv_tested), number(stats.sv_login), number(stats.maxwait),
+             number(stats.maxwait_us), std::string(to_string(resolve_pool_mode(config, key))),
+             load_balance_hosts(config, key.database)});
     }
     return table;
 }
@@ -157,11 +161,13 @@ Table show_databases(Runtime& runtime) {
         return count;
     };
     const Settings& settings = config.settings;
+    const auto topology = runtime.topology.load();
     for (const auto& [name, database] : config.databases) {
         const auto [current, max] = runtime.pools.database_connections(name);
+        const Endpoint& host = shown_host(database, topology->find(name));
         table.rows.push_back(
-            {name, database.hosts.front().host, number(database.hosts.front().port),
-             database.dbname, database.user ? Cell(*database.user) : std::nullopt,
+            {name, host.host, number(host.port), database.dbname,
+             database.user ? Cell(*database.user) : std::nullopt,
              number(database.pool_size.value_or(settings.default_pool_size)),
              number(database.min_pool_size.value_or(settings.min_pool_size)),
              number(database.reserve_pool_size.value_or(settings.reserve_pool_size)),
@@ -235,12 +241,13 @@ Table show_config(Runtime& runtime) {
 Table show_lists(Runtime& runtime) {
     Table table = make_table({"list", "items"}, {"list"});
     const auto clients = runtime.sessions.snapshot();
-    const auto pools = runtime.pools.all();
+    // A pool per (database, user), as SHOW POOLS lists them, whatever the hosts behind it.
+    const auto pools = stats_by_key(pool_snapshots(runtime));
     std::set<std::string, std::less<>> users;
     std::int64_t servers = 0;
-    for (const auto& pool : pools) {
-        users.insert(pool->key().user);
-        servers += static_cast<std::int64_t>(pool->snapshot().stats.servers);
+    for (const auto& [key, stats] : pools) {
+        users.insert(key.user);
+        servers += static_cast<std::int64_t>(stats.servers);
     }
     const auto logged_in = static_cast<std::int64_t>(clients.size());
     const std::int64_t logging_in = std::max<std::int64_t>(0, runtime.clients.load() - logged_in);
