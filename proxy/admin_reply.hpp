@@ -17,8 +17,9 @@ namespace proxy {
 // The PostgreSQL type of a console column, as RowDescription announces it: drivers convert
 // numbers only when the type says they are numbers (PgBouncer sends int8 and text too).
 enum class ColumnType {
-    text, // oid 25
-    int8, // oid 20; values are decimal text
+    text,   // oid 25
+    int8,   // oid 20; values are decimal text
+    float8, // oid 701; values are decimal text, in scientific notation when shorter ("1e-05")
 };
 
 struct Column {

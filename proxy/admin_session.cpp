@@ -23,8 +23,10 @@ namespace {
 namespace be = wire::be;
 namespace fe = wire::fe;
 
-constexpr std::uint32_t int8_oid = 20; // pg_type.dat
-constexpr std::int16_t int8_size = 8;
+// pg_type.dat
+constexpr std::uint32_t int8_oid = 20;
+constexpr std::uint32_t float8_oid = 701;
+constexpr std::int16_t eight_bytes = 8; // the typlen of both
 
 // Replies wait until the client has nothing more buffered for us, which covers every point
 // where PostgreSQL flushes (Sync, Flush, the end of a Query) without a write per message. Past
@@ -303,9 +305,9 @@ private:
         be::RowDescription description;
         for (const Column& column : table.columns) {
             auto field = be::RowDescription::Field::text(column.name);
-            if (column.type == ColumnType::int8) {
-                field.type_oid = int8_oid;
-                field.type_size = int8_size;
+            if (column.type != ColumnType::text) {
+                field.type_oid = column.type == ColumnType::int8 ? int8_oid : float8_oid;
+                field.type_size = eight_bytes;
             }
             description.fields.push_back(field);
         }

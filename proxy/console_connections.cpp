@@ -158,35 +158,32 @@ Table show_sockets(Runtime& runtime) {
     return table;
 }
 
-// One row per database and host. Until the failover watcher probes hosts, a host's role is
-// what the configuration implies (the first host is where writes go) and its health is whether
-// its last login worked.
+// One row per database and host, in the configuration's order, with what the failover watcher
+// last saw of the host (see host_status) and the servers of every user's pool on it.
 Table show_hosts(Runtime& runtime) {
-    Table table = make_table({"database", "host", "port", "role", "healthy", "timeline",
-                              "lag_bytes", "lag_seconds", "banned_until", "sv_active", "sv_idle",
-                              "sv_used", "sv_tested", "sv_login"},
-                             {"database", "host", "role", "healthy", "banned_until"});
+    Table table = make_table({"database", "host", "port", "role", "health", "timeline", "lsn",
+                              "lag_bytes", "lag_seconds", "last_probe_ms_ago", "error", "sv_active",
+                              "sv_idle", "sv_used", "sv_tested", "sv_login"},
+                             {"database", "host", "role", "health", "lsn", "lag_seconds", "error"});
+    table.columns[*table.column("lag_seconds")].type = ColumnType::float8;
+    const auto topology = runtime.topology.load();
+    const auto now = routing::Clock::now();
     const auto pools = runtime.pools.all();
     for (const auto& [name, database] : runtime.config()->databases) {
-        for (std::size_t i = 0; i < database.hosts.size(); ++i) {
-            const Endpoint& host = database.hosts[i];
-            pool::Stats sum;
-            bool failing = false;
+        for (const Endpoint& host : database.hosts) {
+            pool::Stats servers;
             for (const auto& pool : pools) {
-                if (pool->key().database != name || pool->host() != host) continue;
-                const PoolSnapshot snapshot = pool->snapshot();
-                sum.sv_active += snapshot.stats.sv_active;
-                sum.sv_idle += snapshot.stats.sv_idle;
-                sum.sv_used += snapshot.stats.sv_used;
-                sum.sv_tested += snapshot.stats.sv_tested;
-                sum.sv_login += snapshot.stats.sv_login;
-                failing = failing || pool->login_failing();
+                if (pool->key().database == name && pool->host() == host) {
+                    add_pool_stats(servers, pool->snapshot().stats);
+                }
             }
-            table.rows.push_back({name, host.host, number(host.port),
-                                  i == 0 ? "primary" : "unknown", failing ? "no" : "yes",
-                                  std::nullopt, std::nullopt, std::nullopt, std::nullopt,
-                                  number(sum.sv_active), number(sum.sv_idle), number(sum.sv_used),
-                                  number(sum.sv_tested), number(sum.sv_login)});
+            std::vector<Cell> row{name, host.host, number(host.port)};
+            for (auto& cell : host_status(topology->find(name), host.to_string(), now))
+                row.push_back(std::move(cell));
+            for (const std::size_t count : {servers.sv_active, servers.sv_idle, servers.sv_used,
+                                            servers.sv_tested, servers.sv_login})
+                row.push_back(number(count));
+            table.rows.push_back(std::move(row));
         }
     }
     return table;

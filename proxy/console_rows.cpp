@@ -1,6 +1,7 @@
 #include "proxy/console_rows.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 #include <utility>
 
@@ -14,6 +15,12 @@ Table make_table(const std::vector<std::string>& names,
         table.columns.push_back({name, text ? ColumnType::text : ColumnType::int8});
     }
     return table;
+}
+
+Cell decimal(double value) {
+    char text[32];
+    const auto result = std::to_chars(text, text + sizeof text, value);
+    return std::string(text, result.ptr);
 }
 
 std::int64_t seconds(Duration duration) {
@@ -66,6 +73,19 @@ std::map<pool::Key, pool::Stats> stats_by_key(const std::vector<PoolSnapshot>& s
     return totals;
 }
 
+namespace {
+
+// The host of `topology` called `name`; nullptr when there is none.
+const routing::HostView* find_host(const routing::DatabaseTopology& topology,
+                                   std::string_view name) {
+    const auto found = std::ranges::find(topology.hosts, name, [](const routing::HostView& host) {
+        return std::string_view(host.state.name);
+    });
+    return found == topology.hosts.end() ? nullptr : &*found;
+}
+
+} // namespace
+
 const Endpoint& shown_host(const DatabaseConfig& database,
                            const routing::DatabaseTopology* topology) {
     if (topology && topology->primary && *topology->primary < topology->hosts.size()) {
@@ -75,6 +95,43 @@ const Endpoint& shown_host(const DatabaseConfig& database,
         }
     }
     return database.hosts.front();
+}
+
+std::string_view host_role(const routing::DatabaseTopology& topology, std::size_t index) {
+    if (topology.primary == index) return "primary";
+    switch (topology.hosts[index].state.role) {
+    case routing::Role::replica:
+        return "replica";
+    case routing::Role::primary:
+        return "fenced";
+    case routing::Role::unknown:
+        break;
+    }
+    return "unknown";
+}
+
+std::vector<Cell> host_status(const routing::DatabaseTopology* topology, std::string_view name,
+                              routing::Clock::time_point now) {
+    const routing::HostView* host = topology ? find_host(*topology, name) : nullptr;
+    if (!host) {
+        return {"unknown",    "unknown",    std::nullopt, std::nullopt,
+                std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+    }
+    const routing::HostState& state = host->state;
+    const bool probed = state.probed_at != routing::Clock::time_point{};
+    const auto since_probe =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - state.probed_at).count();
+    std::string_view health = "unknown";
+    if (probed) health = state.healthy ? "up" : "down";
+    return {
+        std::string(host_role(*topology, static_cast<std::size_t>(host - topology->hosts.data()))),
+        std::string(health),
+        state.timeline != 0 ? number(state.timeline) : std::nullopt,
+        state.wal_lsn != 0 ? Cell(routing::format_lsn(state.wal_lsn)) : std::nullopt,
+        host->lag_bytes ? number(*host->lag_bytes) : std::nullopt,
+        state.role == routing::Role::replica ? decimal(state.replay_delay_seconds) : std::nullopt,
+        probed ? number(since_probe) : std::nullopt,
+        state.error.empty() ? std::nullopt : Cell(state.error)};
 }
 
 } // namespace proxy

@@ -27,6 +27,9 @@ template <class Integer>
     return std::to_string(value);
 }
 
+// A float8 cell: the shortest text that reads back as `value`.
+[[nodiscard]] Cell decimal(double value);
+
 [[nodiscard]] std::int64_t seconds(Duration duration);
 // PgBouncer's timestamp format: "2026-11-21 10:00:00 UTC".
 [[nodiscard]] std::string timestamp(std::chrono::system_clock::time_point at);
@@ -48,6 +51,17 @@ stats_by_key(const std::vector<PoolSnapshot>& snapshots);
 // one (no topology for the database yet, no primary, or a primary a reload removed).
 [[nodiscard]] const Endpoint& shown_host(const DatabaseConfig& database,
                                          const routing::DatabaseTopology* topology);
+
+// SHOW HOSTS role of topology.hosts[index]: "primary" for the elected one; "replica" for one in
+// recovery; "fenced" for one that claims to be primary but is not elected (split brain, or a
+// lower timeline: an old primary back from the dead); "unknown" until a probe says.
+[[nodiscard]] std::string_view host_role(const routing::DatabaseTopology& topology,
+                                         std::size_t index);
+// SHOW HOSTS columns role to error for the host called `name` ("host:port") of a database, as
+// `topology` saw it at `now`. nullptr, or a topology without that host, says nothing but
+// "unknown" yet.
+[[nodiscard]] std::vector<Cell> host_status(const routing::DatabaseTopology* topology,
+                                            std::string_view name, routing::Clock::time_point now);
 
 // The tables about connections (console_connections.cpp).
 [[nodiscard]] Table show_clients(Runtime& runtime);

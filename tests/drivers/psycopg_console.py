@@ -17,6 +17,13 @@ with psycopg.connect(autocommit=True) as conn:
     assert "app" in by_name and "pgbouncer" in by_name, by_name
     assert isinstance(by_name["app"][5], int), by_name["app"]  # pool_size is an int8 column
 
+    cur = conn.execute("SHOW HOSTS")
+    types = {column.name: column.type_code for column in cur.description}
+    # text 25, int8 20, float8 701 (pg_type.dat)
+    assert (types["role"], types["port"], types["lag_seconds"]) == (25, 20, 701), types
+    hosts = {row[0]: row for row in cur.fetchall()}
+    assert isinstance(hosts["app"][2], int), hosts
+
     version = conn.execute("SHOW VERSION").fetchone()[0]
     assert version.startswith("pgmarina "), version
 

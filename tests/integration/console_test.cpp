@@ -188,6 +188,8 @@ TEST_SUITE("console") {
             {"LISTS", "list,items"},
             {"VERSION", "version"},
             {"STATE", "key,value"},
+            {"HOSTS", "database,host,port,role,health,timeline,lsn,lag_bytes,lag_seconds,"
+                      "last_probe_ms_ago,error,sv_active,sv_idle,sv_used,sv_tested,sv_login"},
         };
         for (const auto& [subject, columns] : expected) {
             CAPTURE(subject);
@@ -244,6 +246,16 @@ TEST_SUITE("console") {
         CHECK(pools.value(app_pool[0], "cl_waiting") == "0");
         CHECK(pools.value(app_pool[0], "sv_active") == "3");
         CHECK(pools.value(app_pool[0], "pool_mode") == "transaction");
+
+        // One row per database and host, with the servers of every user's pool on that host.
+        const auto hosts = show(admin, "HOSTS");
+        const auto app_hosts = rows_where(hosts, "database", "app");
+        REQUIRE(app_hosts.size() == 1);
+        CHECK(hosts.value(app_hosts[0], "host") == "127.0.0.1");
+        CHECK(hosts.value(app_hosts[0], "port") == std::to_string(setup().cluster.port(0)));
+        CHECK(hosts.value(app_hosts[0], "sv_active") == "3");
+        CHECK(hosts.value(app_hosts[0], "sv_idle") == pools.value(app_pool[0], "sv_idle"));
+        CHECK(rows_where(hosts, "database", "other").size() == 1);
 
         const auto clients = show(admin, "CLIENTS");
         const auto app_clients = rows_where(clients, "database", "app");

@@ -2,11 +2,15 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace {
+
+using namespace std::chrono_literals;
+using proxy::Cell;
 
 proxy::PoolSnapshot snapshot(std::string database, std::string user, pool::Stats stats) {
     return proxy::PoolSnapshot{pool::Key{std::move(database), std::move(user)}, stats, {}, {}};
@@ -108,5 +112,76 @@ TEST_SUITE("proxy.console_rows") {
             topology.primary = 1;
             CHECK(proxy::shown_host(database, &topology) == proxy::Endpoint{"pg-0", 5432});
         }
+    }
+
+    TEST_CASE("SHOW HOSTS roles: primary, replica, fenced, unknown") {
+        routing::DatabaseTopology topology;
+        topology.hosts = {host("a:1", routing::Role::primary), host("b:1", routing::Role::replica),
+                          host("c:1", routing::Role::primary), host("d:1", routing::Role::unknown)};
+        topology.primary = 0;
+        CHECK(proxy::host_role(topology, 0) == "primary");
+        CHECK(proxy::host_role(topology, 1) == "replica");
+        CHECK(proxy::host_role(topology, 2) == "fenced");
+        CHECK(proxy::host_role(topology, 3) == "unknown");
+        SUBCASE("split brain: every claimant is fenced") {
+            topology.primary.reset();
+            topology.split_brain = true;
+            CHECK(proxy::host_role(topology, 0) == "fenced");
+            CHECK(proxy::host_role(topology, 2) == "fenced");
+        }
+    }
+
+    TEST_CASE("SHOW HOSTS status of a probed replica") {
+        const auto now = routing::Clock::now();
+        routing::DatabaseTopology topology;
+        topology.hosts = {host("a:1", routing::Role::primary), host("b:1", routing::Role::replica)};
+        topology.primary = 0;
+        routing::HostView& replica = topology.hosts[1];
+        replica.state.timeline = 3;
+        replica.state.wal_lsn = 0x16'B374D848;
+        replica.state.replay_delay_seconds = 0.25;
+        replica.state.probed_at = now - 1500ms;
+        replica.lag_bytes = 8192;
+        CHECK(proxy::host_status(&topology, "b:1", now) ==
+              std::vector<Cell>{"replica", "up", "3", "16/B374D848", "8192", "0.25", "1500",
+                                std::nullopt});
+    }
+
+    TEST_CASE("SHOW HOSTS status of a host whose last probe failed") {
+        const auto now = routing::Clock::now();
+        routing::DatabaseTopology topology;
+        topology.hosts = {host("a:1", routing::Role::unknown, false)};
+        topology.hosts[0].state.probed_at = now - 20ms;
+        topology.hosts[0].state.error = "connection refused";
+        CHECK(proxy::host_status(&topology, "a:1", now) ==
+              std::vector<Cell>{"unknown", "down", std::nullopt, std::nullopt, std::nullopt,
+                                std::nullopt, "20", "connection refused"});
+    }
+
+    TEST_CASE("SHOW HOSTS status of a primary, and of hosts never probed") {
+        const auto now = routing::Clock::now();
+        routing::DatabaseTopology topology;
+        topology.hosts = {host("a:1", routing::Role::primary), host("b:1", routing::Role::replica)};
+        topology.primary = 0;
+        topology.hosts[0].state.timeline = 1;
+        topology.hosts[0].state.wal_lsn = 0x3000060;
+        topology.hosts[0].state.probed_at = now;
+        topology.hosts[1].lag_bytes = 0; // configured roles: no lag known, none assumed
+        CHECK(proxy::host_status(&topology, "a:1", now) ==
+              std::vector<Cell>{"primary", "up", "1", "0/3000060", std::nullopt, std::nullopt, "0",
+                                std::nullopt});
+        CHECK(proxy::host_status(&topology, "b:1", now) ==
+              std::vector<Cell>{"replica", "unknown", std::nullopt, std::nullopt, "0", "0",
+                                std::nullopt, std::nullopt});
+        const std::vector<Cell> unknown{"unknown",    "unknown",    std::nullopt, std::nullopt,
+                                        std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+        CHECK(proxy::host_status(&topology, "c:1", now) == unknown);
+        CHECK(proxy::host_status(nullptr, "a:1", now) == unknown);
+    }
+
+    TEST_CASE("float8 cells read back as the same number") {
+        CHECK(proxy::decimal(0.25) == "0.25");
+        CHECK(proxy::decimal(12) == "12");
+        CHECK(proxy::decimal(1e-05) == "1e-05");
     }
 }
