@@ -55,6 +55,32 @@ TEST_SUITE("proxy.metrics_promtool") {
         metrics.auth_failure("scram-sha-256", "app", "alice", true);
         metrics.auth_failure("scram-sha-256", "app", "nobody", false);
         metrics.client_error("53300");
+        metrics.routed(app, routing::Role::primary, routing::RouteReason::write);
+        metrics.routed(app, routing::Role::replica, routing::RouteReason::read);
+        // Every topology family with a sample: hosts up and down, a primary, a lagging replica,
+        // a failover whose writes resumed, and a database in split brain.
+        routing::DatabaseTopology cluster;
+        cluster.hosts.resize(3);
+        for (std::size_t i = 0; i < cluster.hosts.size(); ++i) {
+            cluster.hosts[i].state.name = "pg-" + std::to_string(i) + ":5432";
+            cluster.hosts[i].state.role = routing::Role::replica;
+            cluster.hosts[i].state.healthy = true;
+            cluster.hosts[i].lag_bytes = 1024;
+            cluster.hosts[i].state.replay_delay_seconds = 0.5;
+        }
+        cluster.hosts[2].state.healthy = false;
+        routing::Topology before;
+        before.databases["app"] = cluster;
+        before.databases["app"].primary = 0;
+        before.databases["app"].hosts[0].state.role = routing::Role::primary;
+        routing::Topology after;
+        after.databases["app"] = cluster;
+        after.databases["app"].primary = 1;
+        after.databases["app"].hosts[1].state.role = routing::Role::primary;
+        after.databases["split"] = cluster;
+        after.databases["split"].split_brain = true;
+        metrics.observe_topology(before, after);
+        metrics.routed(app, routing::Role::primary, routing::RouteReason::write);
         auto families = proxy::exporter_families(support::sample_console_tables());
         for (auto& family : metrics.collect())
             families.push_back(std::move(family));
