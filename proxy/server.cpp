@@ -13,6 +13,7 @@
 #include "proxy/http_endpoint.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/log.hpp"
+#include "proxy/readiness.hpp"
 #include "proxy/reload.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/shutdown.hpp"
@@ -127,16 +128,17 @@ void on_signal(int signal, Runtime& runtime, Shutdown& shutdown) {
 boost::system::result<std::unique_ptr<HttpEndpoint>> serve_metrics(Runtime& runtime) {
     const auto& address = runtime.config()->metrics.listen;
     if (!address) return std::unique_ptr<HttpEndpoint>();
-    HttpHandlers handlers{
-        [&runtime] {
-            auto families = exporter_families(exporter_tables(runtime));
-            for (auto& family : runtime.metrics.collect())
-                families.push_back(std::move(family));
-            return render_metrics(families);
-        },
-        // Until the failover watcher knows primaries, the configured first host is the primary
-        // of every database: ready means serving and not shutting down.
-        [&runtime] { return !runtime.shutting_down.load(); }};
+    const auto metrics = [&runtime] {
+        auto families = exporter_families(exporter_tables(runtime));
+        for (auto& family : runtime.metrics.collect())
+            families.push_back(std::move(family));
+        return render_metrics(families);
+    };
+    const auto ready = [&runtime] {
+        return ready_for_clients(*runtime.config(), *runtime.topology.load(),
+                                 runtime.shutting_down.load());
+    };
+    HttpHandlers handlers{metrics, ready};
     auto endpoint = HttpEndpoint::start(*address, std::move(handlers));
     if (!endpoint) {
         log::error("could not listen on ", address->to_string(), ": ", endpoint.error().message());
