@@ -1,4 +1,5 @@
 #include "proxy/console_rows.hpp"
+#include "tests/support/host_states.hpp"
 
 #include <doctest/doctest.h>
 
@@ -35,11 +36,7 @@ pool::Stats stats(std::size_t sv_active, std::size_t sv_idle, std::int64_t maxwa
 }
 
 routing::HostView host(std::string name, routing::Role role, bool healthy = true) {
-    routing::HostView view;
-    view.state.name = std::move(name);
-    view.state.role = role;
-    view.state.healthy = healthy;
-    return view;
+    return support::host_view(std::move(name), role, healthy);
 }
 
 proxy::DatabaseConfig database_on(std::vector<proxy::Endpoint> hosts) {

@@ -1,4 +1,5 @@
 #include "proxy/metrics.hpp"
+#include "tests/support/host_states.hpp"
 
 #include <doctest/doctest.h>
 
@@ -32,11 +33,7 @@ std::optional<std::string> sample(const proxy::Metrics& metrics, std::string_vie
 }
 
 routing::HostView host(std::string name, routing::Role role, bool healthy = true) {
-    routing::HostView view;
-    view.state.name = std::move(name);
-    view.state.role = role;
-    view.state.healthy = healthy;
-    return view;
+    return support::host_view(std::move(name), role, healthy);
 }
 
 // Database "app" on hosts a, b and c, with `primary` elected (the others replicas).

@@ -4,6 +4,8 @@
 
 #include "routing/router.hpp"
 
+#include "tests/support/host_states.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -18,33 +20,9 @@ namespace {
 
 using namespace routing;
 
-HostState primary(std::string name, std::uint32_t timeline, Lsn wal_lsn) {
-    HostState host;
-    host.name = std::move(name);
-    host.role = Role::primary;
-    host.healthy = true;
-    host.timeline = timeline;
-    host.wal_lsn = wal_lsn;
-    return host;
-}
-
-HostState replica(std::string name, Lsn wal_lsn, double replay_delay_seconds = 0) {
-    HostState host;
-    host.name = std::move(name);
-    host.role = Role::replica;
-    host.healthy = true;
-    host.timeline = 1;
-    host.wal_lsn = wal_lsn;
-    host.replay_delay_seconds = replay_delay_seconds;
-    return host;
-}
-
-HostState down(HostState host) {
-    host.healthy = false;
-    host.failures = 1;
-    host.error = "connection refused";
-    return host;
-}
+using support::down;
+using support::primary;
+using support::replica;
 
 RoutePolicy policy(Mode mode, bool fall_back = true) {
     RoutePolicy result;

@@ -3,6 +3,8 @@
 
 #include "routing/topology.hpp"
 
+#include "tests/support/host_states.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -16,25 +18,8 @@ using namespace routing;
 
 constexpr Lsn max_lsn = std::numeric_limits<Lsn>::max();
 
-HostState primary(std::string name, std::uint32_t timeline, Lsn wal_lsn) {
-    HostState host;
-    host.name = std::move(name);
-    host.role = Role::primary;
-    host.healthy = true;
-    host.timeline = timeline;
-    host.wal_lsn = wal_lsn;
-    return host;
-}
-
-HostState replica(std::string name, Lsn wal_lsn) {
-    HostState host;
-    host.name = std::move(name);
-    host.role = Role::replica;
-    host.healthy = true;
-    host.timeline = 1;
-    host.wal_lsn = wal_lsn;
-    return host;
-}
+using support::primary;
+using support::replica;
 
 // A host that has not answered a probe yet.
 HostState unprobed(std::string name) {
@@ -45,10 +30,7 @@ HostState unprobed(std::string name) {
 
 // A host whose last probe failed but that kept the role it reported before.
 HostState down(HostState host) {
-    host.healthy = false;
-    host.failures = 3;
-    host.error = "timeout";
-    return host;
+    return support::down(std::move(host), 3, "timeout");
 }
 
 std::vector<std::optional<std::uint64_t>> lags(const DatabaseTopology& topology) {
