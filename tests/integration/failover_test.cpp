@@ -3,6 +3,7 @@
 // acknowledged is lost, and with two hosts claiming to be primary writes go only where fencing
 // allows.
 
+#include "tests/support/command.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/pgmarina_process.hpp"
 #include "tests/support/pq.hpp"
@@ -11,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <set>
 #include <string>
@@ -48,8 +50,10 @@ std::string config_for(const PgCluster& cluster, std::uint16_t port, int query_w
            "\"\n"
            "health_check_interval = \"100ms\"\n"
            "health_check_timeout = \"500ms\"\n"
+           "admin_users = [\"postgres\"]\n"
            "[databases.app]\nrouting = \"read_write_split\"\n" +
-           hosts + "[users.scram_user]\npassword = \"" + cluster.password("scram_user") + "\"\n";
+           hosts + "[users.scram_user]\npassword = \"" + cluster.password("scram_user") +
+           "\"\n[users.postgres]\npassword = \"" + cluster.password("postgres") + "\"\n";
 }
 
 pq::Connection connect_ok(const std::string& conninfo) {
@@ -183,8 +187,8 @@ TEST_SUITE("failover") {
             }
         }
         REQUIRE(first_write_after.has_value());
-        const auto resumed = std::chrono::duration_cast<std::chrono::milliseconds>(
-            *first_write_after - promoted);
+        const auto resumed =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*first_write_after - promoted);
         MESSAGE("first write " << resumed.count() << " ms after the promotion");
         // No write succeeds between the stop and the promotion: there is no primary then.
         CHECK(*first_write_after > promoted);
@@ -209,7 +213,8 @@ TEST_SUITE("failover") {
         }
         const std::uint16_t port = PgmarinaProcess::free_port();
         PgmarinaProcess pgmarina{config_for(cluster, port, 2), port};
-        auto conn = connect_ok(pgmarina.conninfo("scram_user", cluster.password("scram_user"), "app"));
+        auto conn =
+            connect_ok(pgmarina.conninfo("scram_user", cluster.password("scram_user"), "app"));
         CHECK(node_answering(conn, cluster) == "node0");
 
         // node1 is promoted (timeline 2) while node0 is down, then node0 comes back as the
@@ -227,8 +232,44 @@ TEST_SUITE("failover") {
         cluster.promote(2);
         auto fresh =
             connect_ok(pgmarina.conninfo("scram_user", cluster.password("scram_user"), "app"));
-        CHECK(eventually([&] {
-            return node_answering(fresh, cluster).starts_with("error");
-        }));
+        CHECK(eventually([&] { return node_answering(fresh, cluster).starts_with("error"); }));
+    }
+
+    TEST_CASE("switchover and back under 50 pgbench clients with PAUSE and RESUME: none fails") {
+        PgCluster cluster{{.replicas = 2}};
+        const std::uint16_t port = PgmarinaProcess::free_port();
+        PgmarinaProcess pgmarina{config_for(cluster, port, 60), port};
+        const auto pgbench = [&](int to_port, const std::string& args) {
+            return "PGPASSWORD=" + cluster.password("scram_user") + " pgbench -h 127.0.0.1 -p " +
+                   std::to_string(to_port) + " -U scram_user " + args + " app 2>&1";
+        };
+        const auto init = support::run_command(pgbench(cluster.port(0), "-i -s 1 -q"));
+        REQUIRE_MESSAGE(init.status == 0, init.output);
+        auto load = std::async(std::launch::async, [&] {
+            return support::run_command(pgbench(port, "-n -c 50 -j 2 -T 14"));
+        });
+        auto console =
+            connect_ok(pgmarina.conninfo("postgres", cluster.password("postgres"), "pgbouncer"));
+        // A planned switchover, as operators run it with PgBouncer: PAUSE lets running
+        // transactions finish and holds new ones; the promotion happens; RESUME sends them on.
+        const auto switch_to = [&](int from, int to) {
+            exec_ok(console, "PAUSE app");
+            cluster.stop(from, StopMode::fast);
+            cluster.promote(to);
+            exec_ok(console, "RESUME app");
+        };
+        std::this_thread::sleep_for(2s);
+        switch_to(0, 1);
+        std::this_thread::sleep_for(2s);
+        cluster.follow(0, 1); // the old primary comes back as a standby of the new one
+        switch_to(1, 0);
+
+        const auto run = load.get();
+        MESSAGE(run.output);
+        CHECK(run.status == 0);
+        CHECK(run.output.find("number of failed transactions: 0 ") != std::string::npos);
+        CHECK(run.output.find("aborted") == std::string::npos);
+        auto primary = connect_ok(cluster.conninfo(0, "postgres", "app"));
+        CHECK(primary.exec("SELECT pg_is_in_recovery()").value(0, 0) == "f");
     }
 }
