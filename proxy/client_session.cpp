@@ -490,8 +490,7 @@ private:
     }
 
     // Gets a server for the transaction `first` starts, on the host the router picks, and
-    // brings its settings in line. While the host it needs is unknown or unreachable (a
-    // failover), the transaction waits for the topology to change, up to query_wait_timeout.
+    // brings its settings in line.
     asio::awaitable<bool> link(const wire::Frame& first) {
         activity_->waiting(pool::Clock::now());
         // PAUSE, KILL and SUSPEND hold new transactions until RESUME (PgBouncer's semantics).
@@ -501,7 +500,30 @@ private:
         }
         linked_read_only_ = router_->routes_reads() && mode_ != PoolMode::session &&
                             classify(first).target == routing::Target::replica_ok;
-        const auto give_up = pool::Clock::now() + config_->settings.query_wait_timeout;
+        if (!co_await acquire_routed()) co_return false;
+        activity_->linked(server_->id(), pool::Clock::now());
+        server_dirty_ = false;
+        const auto& welcome = server_->welcome();
+        cancel_target_->link(ServerLink{pool_, server_->id(), waiter(), server_->endpoint(),
+                                        welcome.process_id, welcome.secret_key});
+        const auto sync = build_sync_query(startup_.parameters, server_->parameters());
+        if (!sync.empty()) {
+            wire::Writer writer;
+            wire::fe::Query{sync}.encode(writer);
+            sync_query_ = writer.take();
+            const wire::Frame frame{'Q', std::span(sync_query_).subspan(5), sync_query_};
+            server_->tracker().on_frontend(frame, wire::Route::skip, ++sync_tag_);
+            out_.push_back(asio::buffer(sync_query_));
+        }
+        co_return true;
+    }
+
+    // Takes a server on the host the router picks for the linked_read_only_ transaction. While
+    // that host is unknown or unreachable (a failover), waits for the topology to change, up
+    // to query_wait_timeout (0: no limit, as PgBouncer's).
+    asio::awaitable<bool> acquire_routed() {
+        const Duration wait = config_->settings.query_wait_timeout;
+        const auto give_up = wait.count() > 0 ? pool::Clock::now() + wait : pool::TimePoint::max();
         for (;;) {
             const auto version = runtime_.topology.version();
             auto choice = router_->choose(linked_read_only_);
@@ -523,7 +545,7 @@ private:
                 if (acquired) {
                     server_ = std::move(*acquired);
                     linked_role_ = choice.decision.role;
-                    break;
+                    co_return true;
                 }
                 failure = std::move(acquired.error());
                 // A host that refuses connections may be gone: the watcher looks at once, and
@@ -544,21 +566,6 @@ private:
                 co_return false;
             }
         }
-        activity_->linked(server_->id(), pool::Clock::now());
-        server_dirty_ = false;
-        const auto& welcome = server_->welcome();
-        cancel_target_->link(ServerLink{pool_, server_->id(), waiter(), server_->endpoint(),
-                                        welcome.process_id, welcome.secret_key});
-        const auto sync = build_sync_query(startup_.parameters, server_->parameters());
-        if (!sync.empty()) {
-            wire::Writer writer;
-            wire::fe::Query{sync}.encode(writer);
-            sync_query_ = writer.take();
-            const wire::Frame frame{'Q', std::span(sync_query_).subspan(5), sync_query_};
-            server_->tracker().on_frontend(frame, wire::Route::skip, ++sync_tag_);
-            out_.push_back(asio::buffer(sync_query_));
-        }
-        co_return true;
     }
 
     // Whether the transaction that `first` starts may run on a replica.
