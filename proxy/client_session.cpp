@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <iterator>
 #include <optional>
 #include <string_view>
@@ -41,6 +42,36 @@ constexpr auto topology_poll = std::chrono::milliseconds(10);
 // The messages a client may send once started (protocol docs, "Message Formats").
 bool is_frontend_message(char type) {
     return std::string_view("QPBDECSHFdcfX").find(type) != std::string_view::npos;
+}
+
+// Why a login failed, when the host rather than the login is at fault: the connection failed
+// (class 08), or the server is shutting down or starting up (57P01-57P03).
+bool host_unavailable(std::string_view sqlstate) {
+    return sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
+           sqlstate == "57P03";
+}
+
+// How a statement ends a transaction block, judged by its first words as PostgreSQL's grammar
+// names them (ROLLBACK TO SAVEPOINT does not end it).
+enum class BlockEnd { none, commit, rollback };
+
+BlockEnd block_end(std::string_view sql) {
+    const auto word = [&sql] {
+        const auto start = sql.find_first_not_of(" \t\r\n;");
+        if (start == std::string_view::npos) return std::string();
+        sql.remove_prefix(start);
+        std::string lowered;
+        while (!sql.empty() && std::isalpha(static_cast<unsigned char>(sql.front()))) {
+            lowered += static_cast<char>(std::tolower(static_cast<unsigned char>(sql.front())));
+            sql.remove_prefix(1);
+        }
+        return lowered;
+    };
+    const std::string first = word();
+    if (first == "commit" || first == "end") return BlockEnd::commit;
+    if (first == "abort") return BlockEnd::rollback;
+    if (first == "rollback") return word() == "to" ? BlockEnd::none : BlockEnd::rollback;
+    return BlockEnd::none;
 }
 
 bool is_copy_message(char type) {
@@ -439,6 +470,14 @@ private:
                 end_reason_ = "client close request";
                 co_return false;
             }
+            if (block_lost_) {
+                if (frame.type != wire::fe::Query::type) {
+                    co_await fail("08006", "server connection lost inside a transaction block");
+                    co_return false;
+                }
+                answer_lost_block(frame);
+                continue;
+            }
             if (skipping_to_sync_) {
                 // The rest of a batch whose server was lost: PostgreSQL would skip it too.
                 if (frame.type == 'S') {
@@ -548,10 +587,11 @@ private:
                     co_return true;
                 }
                 failure = std::move(acquired.error());
-                // A host that refuses connections may be gone: the watcher looks at once, and
-                // the transaction waits for what it finds. Other refusals are final.
+                // A host that cannot be reached, or that is shutting down or starting up, may
+                // be failing over: the watcher looks at once, and the transaction waits for
+                // what it finds. Other refusals (a password, a limit) are final.
                 runtime_.host_watch.probe_now(pool_->host().to_string());
-                if (!runtime_.host_watch.watching() || !failure->sqlstate.starts_with("08")) {
+                if (!runtime_.host_watch.watching() || !host_unavailable(failure->sqlstate)) {
                     co_await fail(failure->sqlstate, failure->message);
                     co_return false;
                 }
@@ -615,28 +655,69 @@ private:
     // so is its connection, as with PgBouncer.
     asio::awaitable<bool> lose_server() {
         runtime_.host_watch.probe_now(pool_->host().to_string());
-        if (mode_ == PoolMode::session) {
+        auto& tracker = server_->tracker();
+        const bool in_block = tracker.transaction_status() != wire::be::TransactionStatus::idle;
+        const std::size_t owed = tracker.ready_owed();
+        const bool inside_batch = tracker.inside_batch();
+        // What the client would send next in its block cannot be answered as PostgreSQL would
+        // without a Query to answer (see answer_lost_block).
+        if (mode_ == PoolMode::session || (in_block && inside_batch)) {
             co_await fail("08006", "server conn crashed?");
             co_return false;
         }
-        const std::size_t owed = server_->tracker().ready_owed();
         release_server(pool::Release::close);
         log::info(name(), " lost its server mid-transaction");
         runtime_.metrics.client_error("08006");
+        block_lost_ = in_block;
+        loss_untold_ = true;
+        // The client waits for nothing (idle in its block): it hears of the loss at its next
+        // request, as it would of any error of its transaction.
+        if (owed == 0 && !inside_batch) co_return true;
         wire::Writer writer;
-        wire::be::ErrorResponse::make(wire::be::Severity::error, "08006",
-                                      "server connection lost; the transaction did not complete")
-            .encode(writer);
+        tell_loss(writer);
         for (std::size_t i = 0; i < owed; ++i)
-            wire::be::ReadyForQuery::idle().encode(writer);
+            wire::be::ReadyForQuery{block_lost_ ? wire::be::TransactionStatus::failed
+                                                : wire::be::TransactionStatus::idle}
+                .encode(writer);
         // The client is in the middle of an extended-query batch: the rest of it, up to its
         // Sync, is skipped, as a server skips after an error.
-        skipping_to_sync_ = owed == 0;
+        skipping_to_sync_ = inside_batch;
         if (!co_await write_all(client_, writer.bytes())) {
             end_reason_ = "client unexpected eof";
             co_return false;
         }
         co_return true;
+    }
+
+    void tell_loss(wire::Writer& writer) {
+        wire::be::ErrorResponse::make(wire::be::Severity::error, "08006",
+                                      "server connection lost; the transaction did not complete")
+            .encode(writer);
+        loss_untold_ = false;
+    }
+
+    // A Query of a client whose transaction block went with its server, answered as PostgreSQL
+    // answers in a failed block: ROLLBACK ends it; COMMIT ends it with the error (nothing was
+    // committed); anything else is refused (the loss itself first) until the block ends.
+    void answer_lost_block(const wire::Frame& query) {
+        wire::Writer writer;
+        const auto text = wire::fe::Query::parse(query);
+        const auto end = text ? block_end(text->query) : BlockEnd::none;
+        if (end == BlockEnd::rollback) {
+            wire::be::CommandComplete{"ROLLBACK"}.encode(writer);
+        } else if (end == BlockEnd::commit || loss_untold_) {
+            tell_loss(writer);
+        } else {
+            wire::be::ErrorResponse::make(
+                wire::be::Severity::error, "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block")
+                .encode(writer);
+        }
+        block_lost_ = end == BlockEnd::none;
+        wire::be::ReadyForQuery{block_lost_ ? wire::be::TransactionStatus::failed
+                                            : wire::be::TransactionStatus::idle}
+            .encode(writer);
+        std::ranges::copy(writer.bytes(), std::back_inserter(lost_replies_));
     }
 
     static std::span<const std::byte> ready_idle() {
@@ -846,6 +927,11 @@ private:
     // nowhere, and the Sync is answered with lost_replies_.
     bool skipping_to_sync_ = false;
     std::vector<std::byte> lost_replies_;
+    // The server was lost inside the client's transaction block: its Queries are answered as
+    // in a failed block until it ends the block (answer_lost_block).
+    bool block_lost_ = false;
+    // The client has not been told yet that its server was lost.
+    bool loss_untold_ = false;
     // A SET ran: the server's settings beyond the tracked ones are the client's now.
     bool server_dirty_ = false;
     // The rest of a long client message goes nowhere (late CopyData).

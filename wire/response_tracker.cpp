@@ -120,6 +120,12 @@ std::size_t ResponseTracker::ready_owed() const noexcept {
     return pending + (active_ && owed(*active_) ? 1 : 0);
 }
 
+bool ResponseTracker::inside_batch() const noexcept {
+    if (!pending_.empty()) return is_extended(pending_.back().request);
+    if (active_) return is_extended(active_->request);
+    return batch_open_;
+}
+
 std::optional<ResponseTracker::Request> ResponseTracker::request_of(const Frame& message) noexcept {
     switch (message.type) {
     case fe::Parse::type:

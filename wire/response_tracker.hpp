@@ -127,6 +127,9 @@ public:
     // written for it and not answered yet. What a session owes the client when its server is
     // lost mid-transaction.
     [[nodiscard]] std::size_t ready_owed() const noexcept;
+    // The client's last message was an extended-query one with no Sync after it yet: a server
+    // lost now leaves the client in the middle of that batch.
+    [[nodiscard]] bool inside_batch() const noexcept;
 
     // From the last ReadyForQuery: statement pooling refuses anything but idle.
     [[nodiscard]] be::TransactionStatus transaction_status() const noexcept { return status_; }

@@ -9,6 +9,7 @@
 #include "tests/support/pq.hpp"
 
 #include <doctest/doctest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
 #include <chrono>
@@ -148,7 +149,8 @@ TEST_SUITE("failover") {
         {
             auto primary = connect_ok(cluster.conninfo(0, "postgres", "app"));
             exec_ok(primary, "CREATE TABLE beats (id serial PRIMARY KEY, at timestamptz)");
-            exec_ok(primary, "GRANT ALL ON beats, beats_id_seq TO scram_user");
+            exec_ok(primary, "CREATE SEQUENCE s");
+            exec_ok(primary, "GRANT ALL ON beats, beats_id_seq, s TO scram_user");
             // Every acknowledged commit is on node1 before the client hears of it.
             exec_ok(primary, "ALTER SYSTEM SET synchronous_standby_names = 'node1'");
             exec_ok(primary, "SELECT pg_reload_conf()");
@@ -163,6 +165,11 @@ TEST_SUITE("failover") {
         const std::uint16_t port = PgmarinaProcess::free_port();
         PgmarinaProcess pgmarina{config_for(cluster, port, 60), port};
         Writer writer{pgmarina.conninfo("scram_user", cluster.password("scram_user"), "app")};
+        // A client in the middle of a transaction on the primary when it stops.
+        auto inside =
+            connect_ok(pgmarina.conninfo("scram_user", cluster.password("scram_user"), "app"));
+        exec_ok(inside, "BEGIN");
+        exec_ok(inside, "INSERT INTO beats (at) VALUES (clock_timestamp())");
 
         std::this_thread::sleep_for(1s);
         cluster.stop(0, StopMode::immediate);
@@ -174,6 +181,19 @@ TEST_SUITE("failover") {
         cluster.promote(1);
         std::this_thread::sleep_for(3s);
         writer.stop();
+
+        // Its transaction is lost with the server, its connection is not: it is told at its
+        // next statement, its block stays failed until it ends it, and its next transaction
+        // runs on the new primary.
+        const auto lost = inside.exec("INSERT INTO beats (at) VALUES (clock_timestamp())");
+        CHECK_FALSE(lost.ok());
+        CHECK(lost.sqlstate() == "08006");
+        const auto refused = inside.exec("SELECT 1");
+        CHECK(refused.sqlstate() == "25P02");
+        const auto commit = inside.exec("COMMIT");
+        CHECK(commit.sqlstate() == "08006"); // nothing of the block was committed
+        CHECK(PQtransactionStatus(inside.native()) == PQTRANS_IDLE);
+        CHECK(node_answering(inside, cluster) == "node1");
 
         const auto attempts = writer.attempts();
         std::set<std::string> acknowledged;

@@ -47,7 +47,9 @@ TEST_SUITE("wire.response_tracker") {
         CHECK(tracker.ready_owed() == 0);
         send(tracker, "PBE");
         CHECK(tracker.ready_owed() == 0); // a batch without its Sync
+        CHECK(tracker.inside_batch());
         send(tracker, "S");
+        CHECK_FALSE(tracker.inside_batch());
         send(tracker, "Q");
         send(tracker, "Q", Route::skip); // the proxy's own: its ReadyForQuery is swallowed
         CHECK(tracker.ready_owed() == 2);
@@ -55,6 +57,10 @@ TEST_SUITE("wire.response_tracker") {
         CHECK(tracker.ready_owed() == 1);
         CHECK(relay(tracker, "CZI") == "CZI");
         CHECK(tracker.ready_owed() == 0);
+        CHECK_FALSE(tracker.inside_batch());
+        send(tracker, "PBE");
+        CHECK(relay(tracker, "12C") == "12C");
+        CHECK(tracker.inside_batch()); // answered, but its Sync is still to come
     }
 
     TEST_CASE("multi-statement query: one ReadyForQuery after every statement") {
