@@ -109,6 +109,13 @@ Actions Core::connected(ServerId id, int worker, TimePoint now) {
     return out;
 }
 
+Actions Core::retry_login_now(TimePoint now) {
+    login_failed_at_.reset();
+    Actions out;
+    serve(now, out);
+    return out;
+}
+
 Actions Core::connect_failed(ServerId id, TimePoint now) {
     Server& server = find(id, "connect_failed");
     expect(server, ServerState::login, "connect_failed");

@@ -136,6 +136,9 @@ public:
     // RECONNECT, a config change, a failover: no server may serve another client. Unused servers
     // close now; the others when they come back (PgBouncer's close_needed).
     [[nodiscard]] Actions mark_close_needed();
+    // The host is known to be up again (the failover watcher saw it answer): the
+    // server_login_retry backoff ends now rather than when it runs out, and waiters get a login.
+    [[nodiscard]] Actions retry_login_now(TimePoint now);
     // When the server evict() would close was last used; std::nullopt if there is none. The
     // driver compares this across the pools of a full Caps and evicts from the oldest.
     [[nodiscard]] std::optional<TimePoint> evictable_since() const;

@@ -141,17 +141,24 @@ void HostWatch::publish(const std::vector<routing::HostState>& states) {
     metrics_.observe_topology(*previous, *next);
 
     std::set<std::string, std::less<>> obsolete;
+    std::set<std::string, std::less<>> back;
     for (const auto& [name, database] : next->databases) {
         const auto* before = previous->find(name);
         if (!before) continue;
         for (const auto& host : database.hosts) {
             const auto* was = find_host(*before, host.state.name);
-            if (was && servers_obsolete(was->state, host.state)) obsolete.insert(host.state.name);
+            if (!was) continue;
+            if (servers_obsolete(was->state, host.state)) obsolete.insert(host.state.name);
+            if (!was->state.healthy && host.state.healthy) back.insert(host.state.name);
         }
     }
     for (const auto& host : obsolete) {
         log::info("host ", host, " is down or changed role: its servers close");
         pools_.close_servers_of(host);
+    }
+    for (const auto& host : back) {
+        log::info("host ", host, " answers again");
+        pools_.retry_logins_to(host);
     }
 }
 

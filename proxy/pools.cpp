@@ -136,6 +136,12 @@ std::vector<std::shared_ptr<ServerPool>> Pools::all() {
     return all;
 }
 
+void Pools::retry_logins_to(std::string_view host) {
+    for (const auto& pool : all()) {
+        if (pool->host().to_string() == host) pool->retry_login_now();
+    }
+}
+
 void Pools::close_servers_of(std::string_view host) {
     for (const auto& pool : all()) {
         if (pool->host().to_string() == host) pool->close_when_released();

@@ -48,6 +48,8 @@ public:
     // The watcher found `host` down, or no longer the primary: its unused servers close now,
     // the others as they are released (they may be dead, or serve the wrong role).
     void close_servers_of(std::string_view host);
+    // The watcher saw `host` answer again: its pools stop holding back logins.
+    void retry_logins_to(std::string_view host);
     // The pools' counters summed by database (SHOW STATS totals).
     [[nodiscard]] std::map<std::string, TrafficTotals, std::less<>> traffic_by_database();
     // PgBouncer's averages over the last complete stats_period, by database.
@@ -67,9 +69,8 @@ private:
     using Address = std::pair<pool::Key, std::string>; // host as "host:port"
 
     // Under mutex_: how the pool `key` of `database` connects to `host`, from config_.
-    [[nodiscard]] ServerPoolSettings settings_for(const pool::Key& key,
-                                                  const DatabaseConfig& database,
-                                                  const Endpoint& host) const;
+    [[nodiscard]] ServerPoolSettings
+    settings_for(const pool::Key& key, const DatabaseConfig& database, const Endpoint& host) const;
     [[nodiscard]] int max_user_connections(const std::string& user) const;
     [[nodiscard]] Duration stats_period();
 

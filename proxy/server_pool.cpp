@@ -172,6 +172,17 @@ void ServerPool::close_when_released() {
     execute(std::move(actions));
 }
 
+void ServerPool::retry_login_now() {
+    pool::Actions actions;
+    {
+        std::lock_guard lock{mutex_};
+        if (!login_error_) return;
+        login_error_.reset();
+        actions = core_.retry_login_now(now());
+    }
+    execute(std::move(actions));
+}
+
 bool ServerPool::login_failing() const {
     std::lock_guard lock{mutex_};
     return login_error_.has_value();

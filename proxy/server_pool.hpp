@@ -162,6 +162,9 @@ public:
     [[nodiscard]] int busy() const;
     // RECONNECT: no server serves another client; unused ones close now (Core::mark_close_needed).
     void close_when_released();
+    // The watcher saw the host answer again: a login failure no longer holds clients back
+    // (Core::retry_login_now).
+    void retry_login_now();
 
     [[nodiscard]] const pool::Key& key() const noexcept { return key_; }
     [[nodiscard]] const Endpoint& host() const noexcept { return settings_.host; }

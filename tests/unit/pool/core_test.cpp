@@ -295,6 +295,16 @@ TEST_SUITE("pool.core") {
         CHECK(pool.core.login_retry_at() == std::nullopt);
     }
 
+    TEST_CASE("retry_login_now ends the backoff: the host is known to be back") {
+        Pool pool; // server_login_retry 15s
+        const ServerId a = only<Open>(pool.core.acquire(w(1), 0, t(0s))).server;
+        CHECK(pool.core.connect_failed(a, t(1s)).empty());
+        CHECK(pool.core.tick(t(2s)).empty());
+        const Open retry = only<Open>(pool.core.retry_login_now(t(3s)));
+        CHECK(pool.core.login_retry_at() == std::nullopt);
+        CHECK(pool.core.state(retry.server) == ServerState::login);
+    }
+
     TEST_CASE("maxwait is the oldest waiter's wait, in seconds and microseconds") {
         Pool pool(with_pool_size(0));
         REQUIRE(pool.core.acquire(w(1), 0, t(1s)).empty());
