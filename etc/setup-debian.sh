@@ -12,6 +12,9 @@ packages=(
     python3-psycopg python3-asyncpg libpostgresql-jdbc-java default-jdk-headless
     # /metrics is checked with promtool (Debian's prometheus) and Debian's pgbouncer exporter.
     prometheus prometheus-pgbouncer-exporter
+    # A real Patroni cluster for the failover test (tests/fixture/patroni-cluster). Its etcd3
+    # client needs python3-etcd, which patroni's dependencies may leave out for another DCS's.
+    patroni python3-etcd etcd-server
 )
 # node-postgres from the npm registry: Debian's node-pg refuses to install next to a Node.js
 # from elsewhere (NodeSource), which our CI machines have; Debian's nodejs and npm otherwise.
@@ -43,6 +46,23 @@ if ((${#missing[@]} > 0)); then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
 fi
+
+# etcd-server and patroni enable their system services. Tests start their own etcd and Patroni
+# on free loopback ports and never use these, so a service that this run installed is stopped
+# and disabled again; one that was there before is left alone.
+declare -A service_of=([etcd-server]=etcd [patroni]=patroni)
+for package in "${!service_of[@]}"; do
+    [[ " ${missing[*]} " == *" $package "* ]] || continue
+    service=${service_of[$package]}
+    if [[ -d /run/systemd/system ]]; then
+        "${sudo[@]}" systemctl disable --now --quiet "$service.service"
+    elif [[ -x /etc/init.d/$service ]]; then
+        # Where a policy-rc.d kept the package from starting it (containers), stopping is
+        # refused too, and there is nothing to stop.
+        "${sudo[@]}" update-rc.d "$service" disable >/dev/null
+        "${sudo[@]}" invoke-rc.d "$service" stop >/dev/null 2>&1 || true
+    fi
+done
 
 if [[ ! -d $node_modules_prefix/node_modules/pg ]]; then
     echo "setup-debian.sh: installing node-postgres (pg) from npm into $node_modules_prefix"
