@@ -1,4 +1,5 @@
 #include "tests/support/pg_cluster.hpp"
+#include "tests/support/fixture_dir.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <fcntl.h>
@@ -9,9 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <stdexcept>
 #include <system_error>
@@ -101,36 +100,6 @@ std::array<int, 2> make_pipe() {
         throw std::system_error(errno, std::generic_category(), "pipe2");
     }
     return fds;
-}
-
-// Clusters go to /dev/shm when it has room: initdb and pg_basebackup create about a thousand
-// files per node, and on tmpfs a primary with two replicas starts in 1.5 s where a busy CI VM's
-// ext4 took 6 to 9 s. Docker gives containers only 64 MB of /dev/shm, too little for three nodes.
-std::filesystem::path cluster_parent_dir() {
-    constexpr std::uintmax_t room_needed = std::uintmax_t{1} << 30;
-    const std::filesystem::path shm = "/dev/shm";
-    std::error_code error;
-    const std::filesystem::space_info space = std::filesystem::space(shm, error);
-    if (!error && space.available >= room_needed && ::access(shm.c_str(), W_OK | X_OK) == 0) {
-        return shm;
-    }
-    return std::filesystem::temp_directory_path();
-}
-
-std::map<std::string, std::string> read_env_file(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    if (!in) {
-        throw std::runtime_error("cannot read " + path.string());
-    }
-    std::map<std::string, std::string> env;
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto equals = line.find('=');
-        if (!line.empty() && line.front() != '#' && equals != std::string::npos) {
-            env.emplace(line.substr(0, equals), line.substr(equals + 1));
-        }
-    }
-    return env;
 }
 
 std::string conninfo_value(std::string_view value) {
