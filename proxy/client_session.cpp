@@ -759,7 +759,7 @@ private:
                 co_await fail("08P01", "server conn out of sync");
                 co_return false;
             }
-            if ((*piece)->rest == 0) observe(frame, disposition.route == wire::Route::forward);
+            if ((*piece)->rest == 0) observe(frame);
             const bool withheld =
                 prepared_ && prepared_->on_server(frame, (*piece)->rest == 0, disposition, server);
             if (std::ranges::find(disposition.failed, sync_tag_) != disposition.failed.end()) {
@@ -809,7 +809,7 @@ private:
     // What the session learns from a server message on its way: parameter changes (the
     // client saw them, or asked for them through the sync query) and SETs of parameters no
     // ParameterStatus reports, which would otherwise stay on the server for the next client.
-    void observe(const wire::Frame& frame, bool client_request) {
+    void observe(const wire::Frame& frame) {
         if (frame.type == wire::be::ParameterStatus::type) {
             if (auto status = wire::be::ParameterStatus::parse(frame)) {
                 learn_parameter_status(server_->parameters(), *status);
@@ -828,10 +828,8 @@ private:
                 runtime_.host_watch.probe_now(pool_->host().to_string());
             }
         } else if (frame.type == wire::be::CommandComplete::type) {
-            // The sync query's own SETs change only tracked parameters, which the next
-            // client's sync query sets again: they leave nothing behind to reset.
             auto complete = wire::be::CommandComplete::parse(frame);
-            if (client_request && complete && complete->tag == "SET") server_dirty_ = true;
+            if (complete && complete->tag == "SET") server_dirty_ = true;
         }
     }
 
