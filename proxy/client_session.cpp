@@ -541,10 +541,10 @@ private:
                             classify(first).target == routing::Target::replica_ok;
         if (!co_await acquire_routed()) co_return false;
         activity_->linked(server_->id(), pool::Clock::now());
-        server_dirty_ = false;
         const auto& welcome = server_->welcome();
         cancel_target_->link(ServerLink{pool_, server_->id(), waiter(), server_->endpoint(),
                                         welcome.process_id, welcome.secret_key});
+        server_dirty_ = sync_sets_unreported(startup_.parameters, server_->parameters());
         const auto sync = build_sync_query(startup_.parameters, server_->parameters());
         if (!sync.empty()) {
             wire::Writer writer;
@@ -759,7 +759,7 @@ private:
                 co_await fail("08P01", "server conn out of sync");
                 co_return false;
             }
-            if ((*piece)->rest == 0) observe(frame);
+            if ((*piece)->rest == 0) observe(frame, disposition.route);
             const bool withheld =
                 prepared_ && prepared_->on_server(frame, (*piece)->rest == 0, disposition, server);
             if (std::ranges::find(disposition.failed, sync_tag_) != disposition.failed.end()) {
@@ -807,9 +807,10 @@ private:
     }
 
     // What the session learns from a server message on its way: parameter changes (the
-    // client saw them, or asked for them through the sync query) and SETs of parameters no
-    // ParameterStatus reports, which would otherwise stay on the server for the next client.
-    void observe(const wire::Frame& frame) {
+    // client saw them, or asked for them through the sync query) and the client's SETs of
+    // parameters no ParameterStatus reports, which would otherwise stay on the server for the
+    // next client. The sync query's own SETs (route skip) are accounted for in link().
+    void observe(const wire::Frame& frame, wire::Route route) {
         if (frame.type == wire::be::ParameterStatus::type) {
             if (auto status = wire::be::ParameterStatus::parse(frame)) {
                 learn_parameter_status(server_->parameters(), *status);
@@ -829,7 +830,9 @@ private:
             }
         } else if (frame.type == wire::be::CommandComplete::type) {
             auto complete = wire::be::CommandComplete::parse(frame);
-            if (complete && complete->tag == "SET") server_dirty_ = true;
+            if (complete && complete->tag == "SET" && route == wire::Route::forward) {
+                server_dirty_ = true;
+            }
         }
     }
 

@@ -277,4 +277,11 @@ std::string build_sync_query(const ParameterSet& client, const ParameterSet& ser
     return query;
 }
 
+bool sync_sets_unreported(const ParameterSet& client, const ParameterSet& server) {
+    for (std::size_t i = 0; i < tracked_parameters.size(); ++i) {
+        if (client.values_[i] && !server.values_[i]) return true;
+    }
+    return false;
+}
+
 } // namespace proxy

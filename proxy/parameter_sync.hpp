@@ -57,6 +57,7 @@ private:
     };
 
     friend std::string build_sync_query(const ParameterSet& client, const ParameterSet& server);
+    friend bool sync_sets_unreported(const ParameterSet& client, const ParameterSet& server);
 
     std::array<std::optional<Value>, tracked_parameters.size()> values_;
 };
@@ -100,5 +101,12 @@ parse_startup_options(std::string_view options);
 // standard_conforming_strings). search_path is written as a list of quoted identifiers, never as
 // one literal (see parameter_sync.cpp).
 [[nodiscard]] std::string build_sync_query(const ParameterSet& client, const ParameterSet& server);
+
+// Whether build_sync_query(client, server) sets a parameter the server has no value for: one it
+// never reported (search_path before PostgreSQL 18). Its SET is then recorded nowhere, so the
+// server must be reset before another client, which may never have chosen a value, gets it. A
+// reported parameter needs no reset: its ParameterStatus reply updates the server's set, and
+// every client has a value for it (learnt at start-up or from the welcome).
+[[nodiscard]] bool sync_sets_unreported(const ParameterSet& client, const ParameterSet& server);
 
 } // namespace proxy

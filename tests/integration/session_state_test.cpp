@@ -166,6 +166,27 @@ TEST_SUITE("integration.session_state") {
         }
     }
 
+    // The SETs pgmarina sends to bring a server in line are recorded by the ParameterStatus
+    // replies, so they do not make the server dirty: it changes hands without DISCARD ALL, as
+    // under PgBouncer (before, every pgbench transaction cost SET + DISCARD ALL). A session
+    // advisory lock, which DISCARD ALL would release, shows whether the server was reset.
+    TEST_CASE("taking turns with another application_name does not reset the server") {
+        PGMARINA_LOG_ON_FAILURE();
+        auto a = connect("application_name=a");
+        auto b = connect("application_name=b");
+        REQUIRE(a.exec("SELECT pg_advisory_lock(4242)").ok());
+        const Seen by_b = seen_by(b);
+        CHECK(by_b.application_name == "b");
+        auto direct = pq::Connection::connect(setup().cluster.conninfo(0, "scram_user", "app"));
+        REQUIRE_MESSAGE(direct.ok(), direct.error_message());
+        const auto held = direct.exec("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND "
+                                      "objid = 4242 AND granted");
+        REQUIRE(held.ntuples() == 1);
+        CHECK(held.value(0, 0) == by_b.backend);
+        CHECK(seen_by(a).application_name == "a");
+        CHECK(a.exec("SELECT pg_advisory_unlock(4242)").value(0, 0) == "t");
+    }
+
     TEST_CASE("a client's SET TimeZone stays with it; the other client keeps its own") {
         PGMARINA_LOG_ON_FAILURE();
         const std::string default_zone = setup().defaults.time_zone;

@@ -68,6 +68,17 @@ TEST_SUITE("proxy.parameter_sync") {
               "IntervalStyle='postgres';");
     }
 
+    TEST_CASE("a sync that sets a parameter the server never reported leaves it to reset") {
+        const auto server = set_of({{"application_name", "psql"}, {"TimeZone", "UTC"}});
+        // Reported parameters: the ParameterStatus replies record the new values.
+        CHECK_FALSE(proxy::sync_sets_unreported(set_of({{"application_name", "pgbench"}}), server));
+        CHECK_FALSE(proxy::sync_sets_unreported(server, server));
+        CHECK_FALSE(proxy::sync_sets_unreported(ParameterSet{}, server));
+        // search_path before PostgreSQL 18: nothing would record it.
+        CHECK(proxy::sync_sets_unreported(set_of({{"search_path", "app"}}), server));
+        CHECK(proxy::sync_sets_unreported(set_of({{"IntervalStyle", "iso_8601"}}), server));
+    }
+
     TEST_CASE("values compare case-insensitively, as PgBouncer's strcasecmp") {
         auto client = set_of({{"client_encoding", "utf8"}, {"DateStyle", "iso, mdy"}});
         auto server = set_of({{"client_encoding", "UTF8"}, {"DateStyle", "ISO, MDY"}});
