@@ -574,13 +574,11 @@ private:
             std::optional<ServerLoginError> failure;
             if (choice.pool) {
                 pool_ = std::move(choice.pool);
-                auto acquired = co_await pool_->acquire(waiter(), worker_);
-                if (acquired && !(*acquired)->quiet()) {
-                    // It closed while unused: the next one, or a new login, tells more.
+                // A server that closed while unused is replaced by the pool; the watcher looks
+                // at its host at once.
+                auto acquired = co_await pool_->acquire(waiter(), worker_, [this] {
                     runtime_.host_watch.probe_now(pool_->host().to_string());
-                    acquired->release(pool::Release::close);
-                    continue;
-                }
+                });
                 if (acquired) {
                     server_ = std::move(*acquired);
                     linked_role_ = choice.decision.role;

@@ -188,12 +188,4 @@ asio::awaitable<bool> run_maintenance_query(ServerConn& server, std::string_view
     }
 }
 
-bool ServerConn::quiet() {
-    if (stream_.has_buffered_input()) return false;
-    std::byte byte{};
-    const auto received =
-        ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
 } // namespace proxy

@@ -37,9 +37,6 @@ public:
     [[nodiscard]] ServerStream& stream() noexcept { return stream_; }
     [[nodiscard]] const ServerStream& stream() const noexcept { return stream_; }
     [[nodiscard]] wire::Framer& framer() noexcept { return framer_; }
-    // Nothing arrived while the server sat unused: no FATAL, no close (its backend was
-    // terminated, or the whole server stopped, as in a failover). One non-blocking peek.
-    [[nodiscard]] bool quiet();
     [[nodiscard]] wire::ResponseTracker& tracker() noexcept { return tracker_; }
     // The tracked parameters as the server last reported them.
     [[nodiscard]] ParameterSet& parameters() noexcept { return parameters_; }

@@ -48,7 +48,8 @@ void ServerPool::retire() {
     close_when_released();
 }
 
-asio::awaitable<AcquireResult> ServerPool::acquire(pool::WaiterId client, int worker) {
+asio::awaitable<AcquireResult> ServerPool::acquire(pool::WaiterId client, int worker,
+                                                   const std::function<void()>& went_away) {
     const auto executor = co_await asio::this_coro::executor;
     for (;;) {
         auto slot = std::make_shared<WaitSlot>(executor);
@@ -72,6 +73,7 @@ asio::awaitable<AcquireResult> ServerPool::acquire(pool::WaiterId client, int wo
         if (server->looks_alive()) co_return ServerLease(shared_from_this(), std::move(server));
         log::info(server->name(), " closing: server conn crashed? (went away while idle)");
         release(std::move(server), pool::Release::close);
+        if (went_away) went_away();
     }
 }
 

@@ -22,6 +22,7 @@
 #include "proxy/traffic_stats.hpp"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -126,8 +127,11 @@ public:
     // A server for `client`, bound to the caller's executor, ready for a transaction: an idle
     // one, or one opened or freed later. Fails when query_wait_timeout passes, or when a login
     // fails while the pool has no server at all (the client gets the server's reason at once
-    // instead of waiting for the timeout).
-    [[nodiscard]] asio::awaitable<AcquireResult> acquire(pool::WaiterId client, int worker);
+    // instead of waiting for the timeout). An idle server found closed (its backend terminated,
+    // or the whole host down) is closed and another taken; `went_away` is then called, as the
+    // caller's hint that the host may be failing.
+    [[nodiscard]] asio::awaitable<AcquireResult>
+    acquire(pool::WaiterId client, int worker, const std::function<void()>& went_away = {});
 
     // The client is done with `server` (see pool::Release for `how`); ServerLease calls it.
     void release(std::unique_ptr<ServerConn> server, pool::Release how);
