@@ -6,6 +6,8 @@ set -euo pipefail
 
 packages=(
     g++ meson ninja-build pkg-config python3
+    # tests/unit/etc_manifests_test.py parses the Kubernetes manifests and alert rules.
+    python3-yaml
     libboost1.81-dev libssl-dev libpq-dev libtomlplusplus-dev prometheus-cpp-dev doctest-dev
     postgresql-15 postgresql-contrib postgresql-client-15
     # Drivers the prepared statement tests run (tests/drivers); node-postgres comes from npm below.
