@@ -208,9 +208,7 @@ struct Section {
 
 class Converter {
 public:
-    explicit Converter(const ConvertInput& input) : input_(input) {
-        global_.header = "[pgmarina]";
-    }
+    explicit Converter(const ConvertInput& input) : input_(input) { global_.header = "[pgmarina]"; }
 
     Conversion run();
 
@@ -260,7 +258,7 @@ void Converter::listen(const std::map<std::string, IniEntry>& entries) {
     const auto addr = entries.find("listen_addr");
     const auto port_entry = entries.find("listen_port");
     std::string port = port_entry != entries.end() ? port_entry->second.value : "6432";
-    const std::uint32_t line = addr != entries.end() ? addr->second.line
+    const std::uint32_t line = addr != entries.end()         ? addr->second.line
                                : port_entry != entries.end() ? port_entry->second.line
                                                              : 0;
     if (!is_integer(port)) {
@@ -422,8 +420,9 @@ void Converter::database_entry(const IniEntry& entry) {
                                 "whichever host is the primary (routing = \"primary_only\")");
     }
     section.items.insert(section.items.begin(), Item{"hosts", toml_array(endpoints), entry.line});
-    const auto existing = std::find_if(databases_.begin(), databases_.end(),
-                                       [&](const Section& s) { return s.header == section.header; });
+    const auto existing = std::find_if(databases_.begin(), databases_.end(), [&](const Section& s) {
+        return s.header == section.header;
+    });
     if (existing != databases_.end()) {
         *existing = std::move(section); // PgBouncer: the later line wins
     } else {

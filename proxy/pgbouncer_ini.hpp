@@ -43,9 +43,9 @@ struct IniProblem {
 };
 
 struct IniFile {
-    std::vector<IniEntry> entries;           // in file order
-    std::vector<IniProblem> problems;        // lines not understood, in file order
-    std::vector<IniEntry> includes;          // %include lines: key "%include", value the file
+    std::vector<IniEntry> entries;    // in file order
+    std::vector<IniProblem> problems; // lines not understood, in file order
+    std::vector<IniEntry> includes;   // %include lines: key "%include", value the file
 };
 
 [[nodiscard]] IniFile parse_ini(std::string_view text);

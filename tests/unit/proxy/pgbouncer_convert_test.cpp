@@ -24,8 +24,8 @@ using proxy::pgbouncer::ConvertInput;
 
 namespace {
 
-const std::filesystem::path samples = std::filesystem::path(PGMARINA_SOURCE_ROOT) /
-                                      "tests/config/pgbouncer";
+const std::filesystem::path samples =
+    std::filesystem::path(PGMARINA_SOURCE_ROOT) / "tests/config/pgbouncer";
 
 std::string read(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -183,7 +183,8 @@ TEST_SUITE("proxy.pgbouncer_convert") {
         CHECK(s.server_tls_ca_file == (samples / "tls/db-ca.crt").lexically_normal().string());
         CHECK(s.server_tls_protocols == "tlsv1.3");
         CHECK(config->databases.at("app").auth_user == "pgbouncer_auth");
-        CHECK(config->databases.at("analytics").hosts == std::vector{Endpoint{"db.internal", 5432}});
+        CHECK(config->databases.at("analytics").hosts ==
+              std::vector{Endpoint{"db.internal", 5432}});
 
         CHECK(conversion.not_carried.size() == 1);
         dropped(conversion, "client_tls_dheparams");
