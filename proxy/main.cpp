@@ -2,12 +2,15 @@
 // to proxy::run. Nothing else happens here.
 //
 // Exit status: 0 success, 1 configuration error, 2 usage error (as documented in --help).
+// `pgmarina convert-pgbouncer` is the one subcommand: it converts a PgBouncer configuration.
 #include "pgmarina_version.hpp"
 #include "proxy/config.hpp"
+#include "proxy/pgbouncer_convert.hpp"
 #include "proxy/reload.hpp"
 #include "proxy/server.hpp"
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <span>
@@ -23,7 +26,12 @@ constexpr int exit_config_error = 1;
 constexpr int exit_usage_error = 2;
 
 constexpr std::string_view usage_text = R"(Usage: pgmarina [OPTION]...
+       pgmarina convert-pgbouncer [-o FILE] PGBOUNCER_INI [USERLIST]
 A transaction-pooling proxy for PostgreSQL.
+
+convert-pgbouncer writes the pgmarina.toml equivalent to a pgbouncer.ini to standard output
+(or FILE); with USERLIST, its users and secrets go into [users] instead of naming auth_file.
+What has no counterpart is listed on standard error and as comments atop the output.
 
 Options:
   -c, --config FILE     read the configuration from FILE (TOML); without this option
@@ -132,9 +140,72 @@ int load_and_run(const Options& options) {
     return proxy::run(loaded.config());
 }
 
+int usage_error(const std::string& message) {
+    std::cerr << "pgmarina: " << message << "\n"
+              << "Try 'pgmarina --help' for more information.\n";
+    return exit_usage_error;
+}
+
+// pgmarina convert-pgbouncer [-o FILE] PGBOUNCER_INI [USERLIST]
+int convert_pgbouncer(std::span<char* const> args) {
+    std::optional<std::filesystem::path> output;
+    std::vector<std::filesystem::path> files;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string_view arg = args[i];
+        if (arg == "-o" || arg == "--output") {
+            if (i + 1 == args.size() || std::string_view(args[i + 1]).empty()) {
+                return usage_error("option '" + std::string(arg) + "' needs a FILE argument");
+            }
+            output = std::filesystem::path(args[++i]);
+        } else if (arg.starts_with("-") && arg != "-") {
+            return usage_error("unknown option '" + std::string(arg) + "' of convert-pgbouncer");
+        } else {
+            files.emplace_back(arg);
+        }
+    }
+    if (files.empty() || files.size() > 2) {
+        return usage_error("convert-pgbouncer takes a pgbouncer.ini and optionally a userlist.txt");
+    }
+    auto ini = proxy::read_config_file(files[0]);
+    if (!ini) return refuse_configuration({ini.error().to_string()});
+    proxy::pgbouncer::ConvertInput input;
+    input.ini = *ini;
+    input.ini_origin = files[0].string();
+    std::error_code ec;
+    input.base_directory = std::filesystem::absolute(files[0], ec).parent_path();
+    std::string userlist;
+    if (files.size() == 2) {
+        auto read = proxy::read_config_file(files[1]);
+        if (!read) return refuse_configuration({read.error().to_string()});
+        userlist = std::move(*read);
+        input.userlist = userlist;
+        input.userlist_origin = files[1].string();
+    }
+    const proxy::pgbouncer::Conversion conversion = proxy::pgbouncer::convert(input);
+    if (!conversion.errors.empty()) return refuse_configuration(conversion.errors);
+    for (const std::string& item : conversion.not_carried)
+        std::cerr << "pgmarina: not carried over: " << item << '\n';
+    if (output) {
+        std::ofstream out(*output, std::ios::binary | std::ios::trunc);
+        out << conversion.toml;
+        out.close();
+        if (!out) {
+            std::cerr << "pgmarina: cannot write " << output->string() << '\n';
+            return exit_config_error;
+        }
+    } else {
+        std::cout << conversion.toml;
+    }
+    return exit_ok;
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
+    if (argc > 1 && std::string_view(argv[1]) == "convert-pgbouncer") {
+        return convert_pgbouncer(
+            std::span<char* const>(argv, static_cast<std::size_t>(argc)).subspan(2));
+    }
     auto parsed = parse_arguments(
         std::span<char* const>(argv, static_cast<std::size_t>(argc)).subspan(argc > 0 ? 1 : 0));
     if (const auto* error = std::get_if<UsageError>(&parsed)) {

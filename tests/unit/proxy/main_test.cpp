@@ -142,4 +142,65 @@ TEST_SUITE("proxy.main") {
         CHECK(run.status == 0);
         CHECK(run.out == proxy::settings_reference_markdown());
     }
+
+    TEST_CASE("convert-pgbouncer writes a file that --check-config accepts") {
+        const auto dir = std::filesystem::temp_directory_path() /
+                         ("pgmarina-convert-test-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir);
+        const auto samples = source_root / "tests/config/pgbouncer";
+        const std::string userlist = (samples / "userlist.txt").string();
+        // (ini, userlist or "", lines the converter must list on stderr as not carried)
+        struct Case {
+            std::string ini;
+            std::string userlist;
+            int not_carried;
+        };
+        for (const Case& c : {Case{"minimal.ini", "", 0}, Case{"minimal.ini", userlist, 0},
+                              Case{"production.ini", userlist, 2}, Case{"overrides.ini", "", 15}}) {
+            CAPTURE(c.ini);
+            CAPTURE(c.userlist);
+            const auto out = dir / "pgmarina.toml";
+            std::filesystem::remove(out);
+            auto convert = c.userlist.empty() ? pgmarina({"convert-pgbouncer", "-o", out.string(),
+                                                          (samples / c.ini).string()})
+                                              : pgmarina({"convert-pgbouncer", "-o", out.string(),
+                                                          (samples / c.ini).string(), c.userlist});
+            CAPTURE(convert.out);
+            CHECK(convert.status == 0);
+            int listed = 0;
+            for (std::size_t at = 0;
+                 (at = convert.out.find("pgmarina: not carried over: ", at)) != std::string::npos;
+                 ++at) {
+                ++listed;
+            }
+            CHECK(listed == c.not_carried);
+            auto check = pgmarina({"--check-config", "-c", out.string()});
+            CAPTURE(check.out);
+            CHECK(check.status == 0);
+            CHECK(check.out == "configuration OK: " + out.string() + "\n");
+        }
+
+        // Without -o the TOML goes to stdout, and the list to stderr only.
+        auto to_stdout =
+            pgmarina({"convert-pgbouncer", (samples / "production.ini").string()}, false);
+        CHECK(to_stdout.status == 0);
+        CHECK(to_stdout.out.starts_with("# pgmarina configuration converted from "));
+        CHECK(contains(to_stdout.out, "\n[pgmarina]\n"));
+        CHECK_FALSE(contains(to_stdout.out, "pgmarina: not carried over"));
+        std::filesystem::remove_all(dir);
+    }
+
+    TEST_CASE("convert-pgbouncer: usage and file errors") {
+        auto none = pgmarina({"convert-pgbouncer"});
+        CHECK(none.status == 2);
+        CHECK(contains(none.out, "convert-pgbouncer takes a pgbouncer.ini"));
+        auto three = pgmarina({"convert-pgbouncer", "a.ini", "b.txt", "c"});
+        CHECK(three.status == 2);
+        auto option = pgmarina({"convert-pgbouncer", "--frobnicate", "a.ini"});
+        CHECK(option.status == 2);
+        CHECK(contains(option.out, "unknown option '--frobnicate'"));
+        auto missing = pgmarina({"convert-pgbouncer", "/nonexistent.ini"});
+        CHECK(missing.status == 1);
+        CHECK(contains(missing.out, "/nonexistent.ini: cannot open"));
+    }
 }
