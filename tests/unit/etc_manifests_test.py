@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -234,12 +235,16 @@ listen = ["127.0.0.1:{port}"]
 unix_socket_dir = ""
 workers = 1
 auth_type = "trust"
+admin_users = ["alice"]
 
 [metrics]
 listen = "127.0.0.1:{metrics}"
 
 [databases.app]
 hosts = ["127.0.0.1:1"]
+
+[users.alice]
+password = "unused under trust"
 """)
     process = subprocess.Popen([pgmarina, "-c", str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
@@ -256,7 +261,18 @@ hosts = ["127.0.0.1:1"]
                                         else "timeout"))
                 time.sleep(0.1)
         ready = http_get(f"http://127.0.0.1:{metrics}/readyz")
-        body = http_get(f"http://127.0.0.1:{metrics}/metrics")
+        # A client on the admin console (no server needed) makes a pool and a client row, so
+        # the pool and client families are scraped too.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            params = b"user\0alice\0database\0pgbouncer\0\0"
+            client.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+            reply = b""
+            while b"Z\0\0\0\5" not in reply:  # ReadyForQuery
+                chunk = client.recv(4096)
+                if not chunk:
+                    raise RuntimeError(f"pgmarina closed the client: {reply!r}")
+                reply += chunk
+            body = http_get(f"http://127.0.0.1:{metrics}/metrics")
         return health, ready, body
     finally:
         process.send_signal(signal.SIGQUIT)  # at once: no client to wait for
@@ -396,7 +412,8 @@ def check_docker(etc, pgmarina):
 
 
 def main():
-    root, pgmarina, helper = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    root = pathlib.Path(sys.argv[1])
+    pgmarina, helper = (str(pathlib.Path(arg).resolve()) for arg in sys.argv[2:4])
     etc = root / "etc"
     documents = parse_all(etc)
     with tempfile.TemporaryDirectory(prefix="pgmarina-etc-test-") as temp:
