@@ -222,6 +222,7 @@ private:
     std::string path(std::string_view file, std::string_view key);
 
     void global_entry(const IniEntry& entry);
+    void tls_protocols(const IniEntry& entry);
     void database_entry(const IniEntry& entry);
     void user_entry(const IniEntry& entry);
     void listen(const std::map<std::string, IniEntry>& entries);
@@ -284,6 +285,39 @@ void Converter::listen(const std::map<std::string, IniEntry>& entries) {
     global_.items.insert(global_.items.begin(), Item{"listen", toml_array(listen), line});
 }
 
+// PgBouncer's "secure", a keyword offering older versions too, or a list of versions; pgmarina
+// offers TLS 1.2 and 1.3 only.
+void Converter::tls_protocols(const IniEntry& entry) {
+    const std::string value = lower(entry.value);
+    if (value == "secure") {
+        global_.set(entry.key, toml_string(value), entry.line);
+        return;
+    }
+    if (value == "all" || value == "legacy" || value == "normal" || value == "compat") {
+        global_.set(entry.key, "\"secure\"", entry.line);
+        notes_.push_back(entry.key + " = " + value + ": \"secure\" (TLS 1.2 and 1.3); pgmarina " +
+                         "offers nothing older");
+        return;
+    }
+    std::vector<std::string> kept;
+    for (const std::string& version : split_list(value)) {
+        if (version == "tlsv1.2" || version == "tlsv1.3") kept.push_back(version);
+    }
+    if (kept.empty()) {
+        drop(entry.line, entry.key + " = " + entry.value,
+             "pgmarina offers TLS 1.2 and 1.3 only; \"secure\" (both) applies");
+        return;
+    }
+    std::string list;
+    for (const std::string& version : kept)
+        list += (list.empty() ? "" : ",") + version;
+    if (kept.size() != split_list(value).size()) {
+        notes_.push_back(entry.key + " = " + entry.value + ": \"" + list +
+                         "\"; pgmarina offers nothing older than TLS 1.2");
+    }
+    global_.set(entry.key, toml_string(list), entry.line);
+}
+
 void Converter::global_entry(const IniEntry& entry) {
     const std::string& key = entry.key;
     const std::string& value = entry.value;
@@ -313,6 +347,18 @@ void Converter::global_entry(const IniEntry& entry) {
             global_.set(key, path(value, key), entry.line);
             return;
         }
+    }
+    if (key == "client_tls_protocols" || key == "server_tls_protocols") {
+        tls_protocols(entry);
+        return;
+    }
+    if ((key == "client_tls_ciphers" || key == "server_tls_ciphers") &&
+        (lower(value) == "secure" || lower(value) == "fast" || lower(value) == "normal" ||
+         lower(value) == "legacy" || lower(value) == "all" || lower(value) == "compat")) {
+        drop(entry.line, key + " = " + value,
+             "PgBouncer's cipher keyword; pgmarina takes \"default\" (strong AEAD ciphers) or "
+             "an OpenSSL cipher list, and uses \"default\"");
+        return;
     }
     for (const auto& [name, reason] : not_carried_reasons) {
         if (name == key) {

@@ -304,4 +304,24 @@ TEST_SUITE("proxy.pgbouncer_convert") {
         CHECK(loaded.config()->databases.contains("my.db"));
         CHECK(loaded.config()->users.size() == 1);
     }
+
+    TEST_CASE("TLS versions and cipher keywords: only what pgmarina offers") {
+        ConvertInput input;
+        input.ini = "[pgbouncer]\n"
+                    "client_tls_protocols = all\n"
+                    "server_tls_protocols = tlsv1.1, tlsv1.2\n"
+                    "client_tls_ciphers = fast\n"
+                    "server_tls_ciphers = ECDHE-RSA-AES256-GCM-SHA384\n";
+        const Conversion conversion = proxy::pgbouncer::convert(input);
+        auto loaded = proxy::load_config_string(conversion.toml, "converted.toml");
+        REQUIRE(loaded.ok());
+        const auto& s = loaded.config()->settings;
+        CHECK(s.client_tls_protocols == "secure");
+        CHECK(s.server_tls_protocols == "tlsv1.2");
+        CHECK(s.client_tls_ciphers == "default");
+        CHECK(s.server_tls_ciphers == "ECDHE-RSA-AES256-GCM-SHA384");
+        CHECK(contains(dropped(conversion, "client_tls_ciphers = fast"), "OpenSSL cipher list"));
+        CHECK(conversion.not_carried.size() == 1);
+        CHECK(conversion.notes.size() == 4); // two protocol changes, pool_mode and listen
+    }
 }
