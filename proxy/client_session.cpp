@@ -653,6 +653,14 @@ private:
     // so is its connection, as with PgBouncer.
     asio::awaitable<bool> lose_server() {
         runtime_.host_watch.probe_now(pool_->host().to_string());
+        if (server_message_open_) {
+            // The start of a long message went on to the client, and its end never will: no
+            // reply of ours can follow on that stream (the client would read it as the rest of
+            // the message), so the client's connection ends here, as its server's did.
+            runtime_.metrics.client_error("08006");
+            end_reason_ = "server conn crashed? (lost in the middle of a message)";
+            co_return false;
+        }
         auto& tracker = server_->tracker();
         const bool in_block = tracker.transaction_status() != wire::be::TransactionStatus::idle;
         const std::size_t owed = tracker.ready_owed();
@@ -740,6 +748,7 @@ private:
             const auto bytes = asio::buffer((*piece)->bytes.data(), (*piece)->bytes.size());
             if ((*piece)->continuation) {
                 if (long_server_message_forwarded_) out_.push_back(bytes);
+                server_message_open_ = long_server_message_forwarded_ && (*piece)->rest > 0;
                 continue;
             }
             const wire::Frame& frame = (*piece)->frame;
@@ -776,6 +785,7 @@ private:
                 activity_->ready(tracker.transaction_status(), pool::Clock::now());
             }
             if (long_server_message_forwarded_) out_.push_back(bytes);
+            server_message_open_ = long_server_message_forwarded_ && (*piece)->rest > 0;
             for (const auto fake : disposition.fakes) {
                 const auto reply = fake_reply_bytes(fake);
                 out_.push_back(asio::buffer(reply.data(), reply.size()));
@@ -938,6 +948,8 @@ private:
     // The rest of a long client message goes nowhere (late CopyData).
     bool dropping_ = false;
     bool long_server_message_forwarded_ = false;
+    // The client has the start of a server message whose rest has not come yet.
+    bool server_message_open_ = false;
     pool::TimePoint query_started_{};
     std::uint64_t sync_tag_ = 0;
     std::vector<std::byte> sync_query_;
