@@ -1,5 +1,6 @@
 #include "proxy/server_pool.hpp"
 
+#include "proxy/deadline.hpp"
 #include "proxy/log.hpp"
 
 #include <deque>
@@ -375,10 +376,15 @@ void ServerPool::maintain(pool::ServerId id, const std::string& sql) {
 asio::awaitable<void> ServerPool::run_maintenance(std::unique_ptr<ServerConn> server,
                                                   std::string sql) {
     const auto self = shared_from_this();
-    const bool passed = co_await run_maintenance_query(*server, sql);
+    // A server that stops answering (a path that drops packets and sends no reset) would keep
+    // its place in the pool for ever, lent to no one: the query is bounded as a login is.
+    const auto outcome = co_await within(settings_.global.server_connect_timeout,
+                                         run_maintenance_query(*server, sql));
+    const bool passed = outcome.value_or(false);
     const auto id = server->id();
     if (!passed) {
-        log::info(server->name(), " closing because: server check or reset query failed");
+        log::info(server->name(), " closing because: server check or reset query ",
+                  outcome ? "failed" : "timed out (server_connect_timeout)");
         server.reset();
     }
     pool::Actions actions;

@@ -142,7 +142,9 @@ constexpr std::array global_table{
     key<&Settings::server_idle_timeout>(
         "server_idle_timeout", "Close a server connection idle longer than this (0 disables)"),
     key<&Settings::server_connect_timeout>(
-        "server_connect_timeout", "Give up connecting and logging in to a server after this long"),
+        "server_connect_timeout",
+        "Give up connecting and logging in to a server, or a check or reset query on it, after "
+        "this long"),
     key<&Settings::server_login_retry>(
         "server_login_retry",
         "After a failed server login, wait this long before trying that server again"),
