@@ -1,10 +1,16 @@
 #include "proxy/listener.hpp"
 
 #include "proxy/client_session.hpp"
+#include "proxy/client_startup.hpp"
 #include "proxy/keepalive.hpp"
 #include "proxy/log.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <mutex>
 
 namespace proxy {
 namespace {
@@ -19,6 +25,69 @@ asio::awaitable<void> pause_after(const boost::system::error_code& ec, std::stri
     log::warning("accept on ", where, " failed: ", ec.message());
     asio::steady_timer pause{co_await asio::this_coro::executor, accept_error_backoff};
     co_await pause.async_wait(nothrow);
+}
+
+// When descriptors run out, accept() fails and a client waits in the backlog until it gives up,
+// learning nothing. A descriptor held in reserve, given up for a moment, lets us take that
+// client and tell it why, as PostgreSQL does when it is full (53300), instead. Every acceptor
+// (one per worker thread) shares the one reserve, under its mutex.
+class SpareDescriptor {
+public:
+    SpareDescriptor() : fd_(open_spare()) {}
+    SpareDescriptor(const SpareDescriptor&) = delete;
+    SpareDescriptor& operator=(const SpareDescriptor&) = delete;
+
+    // Takes one connection waiting on `listener` with the spare descriptor, refuses it, and
+    // takes the spare back. False if there was no spare, or no connection for it (another
+    // thread took the freed descriptor first).
+    bool refuse_one(int listener) {
+        std::lock_guard lock(mutex_);
+        if (fd_ < 0) fd_ = open_spare();
+        if (fd_ < 0) return false;
+        ::close(fd_);
+        const int client = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (client >= 0) {
+            // What the client sent is read first, so that closing sends FIN, not RST (which
+            // could overtake the error).
+            char discard[4096];
+            for (int i = 0; i < 4 && ::recv(client, discard, sizeof discard, 0) > 0; ++i) {}
+            static const auto refusal =
+                fatal_error("53300", "no more connections allowed: out of file descriptors");
+            [[maybe_unused]] const auto sent =
+                ::send(client, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            ::shutdown(client, SHUT_WR);
+            ::close(client);
+        }
+        fd_ = open_spare();
+        return client >= 0;
+    }
+
+private:
+    static int open_spare() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+    std::mutex mutex_;
+    int fd_;
+};
+
+// Made by the first acceptor, at startup, while descriptors are still free.
+SpareDescriptor& spare_descriptor() {
+    static SpareDescriptor spare;
+    return spare;
+}
+
+bool out_of_descriptors(const boost::system::error_code& ec) {
+    return ec == asio::error::no_descriptors ||
+           ec == boost::system::errc::too_many_files_open_in_system;
+}
+
+// After a failed accept: a client refused for want of descriptors, or a pause.
+asio::awaitable<void> after_accept_error(const boost::system::error_code& ec, int listener,
+                                         std::string_view where) {
+    if (out_of_descriptors(ec) && spare_descriptor().refuse_one(listener)) {
+        log::warning("accept on ", where, ": ", ec.message(), "; refused a client (53300)");
+        co_return;
+    }
+    co_await pause_after(ec, where);
 }
 
 void start_session(ClientSocket socket, Runtime& runtime, int worker, std::string peer) {
@@ -48,11 +117,12 @@ asio::awaitable<void> accept_clients(tcp::acceptor acceptor, Runtime& runtime, i
     const auto executor = co_await asio::this_coro::executor;
     std::ostringstream where;
     where << acceptor.local_endpoint();
+    spare_descriptor();
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(nothrow);
         if (ec == asio::error::operation_aborted) co_return;
         if (ec) {
-            co_await pause_after(ec, where.str());
+            co_await after_accept_error(ec, acceptor.native_handle(), where.str());
             continue;
         }
         boost::system::error_code ignored;
@@ -70,11 +140,12 @@ asio::awaitable<void> accept_clients(tcp::acceptor acceptor, Runtime& runtime, i
 asio::awaitable<void> accept_unix_clients(asio::local::stream_protocol::acceptor acceptor,
                                           Runtime& runtime) {
     const std::string where = acceptor.local_endpoint().path();
+    spare_descriptor();
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(nothrow);
         if (ec == asio::error::operation_aborted) co_return;
         if (ec) {
-            co_await pause_after(ec, where);
+            co_await after_accept_error(ec, acceptor.native_handle(), where);
             continue;
         }
         const int worker = runtime.workers.pick();
