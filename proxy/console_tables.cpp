@@ -229,10 +229,15 @@ Table show_config(Runtime& runtime) {
     Table table = make_table({"key", "value", "default", "changeable"},
                              {"key", "value", "default", "changeable"});
     const Settings defaults;
+    // A password is shown as set or not, never itself (nor its length).
+    const auto shown = [](const auto& key, const Settings& settings) {
+        std::string value = plain_setting(key.format(settings));
+        if (key.spec.secret && !value.empty()) value = "********";
+        return value;
+    };
     for (const auto& key : global_keys()) {
-        table.rows.push_back({std::string(key.spec.name),
-                              plain_setting(key.format(runtime.config()->settings)),
-                              plain_setting(key.format(defaults)),
+        table.rows.push_back({std::string(key.spec.name), shown(key, runtime.config()->settings),
+                              shown(key, defaults),
                               key.spec.reload == Reload::restart ? "no" : "yes"});
     }
     return table;

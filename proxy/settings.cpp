@@ -206,7 +206,8 @@ constexpr std::array global_table{
         "primary"),
     key<&Settings::health_check_password>(
         "health_check_password",
-        "pgmarina only: plain password of health_check_user (\"\": from auth_file or [users])"),
+        "pgmarina only: plain password of health_check_user (\"\": from auth_file or [users])")
+        .secret(),
     key<&Settings::health_check_dbname>("health_check_dbname",
                                         "pgmarina only: database the watcher's probes log in to")
         .non_empty(),

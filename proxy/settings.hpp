@@ -51,6 +51,10 @@ struct KeyInfo {
     constexpr KeyInfo server_address(std::uint16_t port) const {
         return with([port](KeySpec& k) { k.address = AddressRules{port, false}; });
     }
+    // A password: SHOW CONFIG shows whether it is set, never its value.
+    constexpr KeyInfo secret() const {
+        return with([](KeySpec& k) { k.secret = true; });
+    }
     constexpr KeyInfo default_doc(std::string_view text) const {
         return with([text](KeySpec& k) { k.default_doc = text; });
     }

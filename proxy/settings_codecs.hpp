@@ -57,6 +57,7 @@ struct KeySpec {
     std::int64_t max = std::numeric_limits<std::int64_t>::max();
     AddressRules address;         // for address keys
     std::string_view default_doc; // shown instead of the formatted default, e.g. for inherits
+    bool secret = false;          // a password: SHOW CONFIG does not show its value
 };
 
 // Each decode_value reports its problems to `diag` at the offending node (or array element) and
