@@ -12,12 +12,15 @@
 #include <libpq-fe.h>
 
 #include <poll.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,6 +214,45 @@ struct AuthCase {
 
 std::string auth_line(const std::string& user, const std::string& secret) {
     return "\"" + user + "\" \"" + secret + "\"\n";
+}
+
+// pgmarina's resident memory, from /proc/PID/status, in kB.
+long resident_kb(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+    }
+    throw std::runtime_error("no VmRSS for " + std::to_string(pid));
+}
+
+// The descriptors pgmarina has open.
+int open_descriptors(pid_t pid) {
+    int count = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+        ++count;
+    return count;
+}
+
+// pgmarina's soft RLIMIT_NOFILE, from /proc/PID/limits.
+long descriptor_limit(pid_t pid) {
+    std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+    std::string line;
+    while (std::getline(limits, line)) {
+        if (line.starts_with("Max open files")) return std::stol(line.substr(26));
+    }
+    throw std::runtime_error("no open files limit for " + std::to_string(pid));
+}
+
+// Sets pgmarina's soft RLIMIT_NOFILE with util-linux prlimit (the hard one stays, so that no
+// privilege is needed to raise it again).
+void limit_descriptors(pid_t pid, long limit) {
+    const std::string command =
+        "prlimit --pid " + std::to_string(pid) + " --nofile=" + std::to_string(limit) + ":";
+    const int status = std::system(command.c_str());
+    REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), command);
+    REQUIRE(descriptor_limit(pid) == limit);
 }
 
 } // namespace
@@ -527,5 +569,101 @@ TEST_SUITE("integration.limits") {
         REQUIRE(next.has_value());
         CHECK(next->type == 'R');
         CHECK(next->body.substr(0, 4) == raw::int32(5)); // AuthenticationMD5Password: auth_type md5
+    }
+
+    TEST_CASE("out of file descriptors: new clients get 53300 at once, existing ones go on") {
+        Proxy proxy{"default_pool_size = 3\n"};
+        const pid_t pid = proxy.process().pid();
+        // Three clients, each with a server of its own once, so that the pool holds three
+        // servers and the existing clients need no new descriptor afterwards.
+        std::vector<pq::Connection> existing;
+        for (int i = 0; i < 3; ++i) {
+            existing.push_back(proxy.connect());
+            REQUIRE_MESSAGE(existing.back().ok(), existing.back().error_message());
+            REQUIRE(existing.back().exec("BEGIN").ok());
+        }
+        for (auto& conn : existing)
+            REQUIRE(conn.exec("COMMIT").ok());
+        const long original = descriptor_limit(pid);
+        const int in_use = open_descriptors(pid);
+        limit_descriptors(pid, in_use + 2);
+
+        // Two more clients fit (three if a descriptor was on its way out when they were
+        // counted); then the descriptors are out and each further one is refused with
+        // PostgreSQL's "too many connections", in well under libpq's connect_timeout.
+        std::vector<pq::Connection> extra;
+        int refused = 0;
+        for (int i = 0; i < 8; ++i) {
+            CAPTURE(i);
+            const auto started = Clock::now();
+            auto conn = proxy.connect();
+            const auto took = Clock::now() - started;
+            CHECK(took < 2s);
+            if (conn.ok()) {
+                CHECK(refused == 0); // no client gets in once they are refused
+                extra.push_back(std::move(conn));
+                continue;
+            }
+            ++refused;
+            CHECK_MESSAGE(conn.sqlstate() == "53300", conn.error_message());
+            CHECK_MESSAGE(contains(conn.error_message(), "out of file descriptors"),
+                          conn.error_message());
+        }
+        CHECK(refused >= 5);
+        CHECK(extra.size() <= 3);
+        for (auto& conn : existing) {
+            const auto result = conn.exec("SELECT 1");
+            CHECK_MESSAGE(result.ok(), result.error_message());
+        }
+        CHECK(proxy.process().running());
+
+        // Descriptors again: clients come in again.
+        extra.clear();
+        limit_descriptors(pid, original);
+        auto after = proxy.connect();
+        REQUIRE_MESSAGE(after.ok(), after.error_message());
+        CHECK(after.exec("SELECT 2").value(0, 0) == "2");
+        CHECK(contains(proxy.process().log(), "refused a client (53300)"));
+    }
+
+    TEST_CASE("a client that stops reading a 2 GB result: bounded memory, others go on") {
+        Proxy proxy{""};
+        const pid_t pid = proxy.process().pid();
+        auto other = proxy.connect();
+        REQUIRE_MESSAGE(other.ok(), other.error_message());
+        REQUIRE(other.exec("SELECT 1").ok());
+        const long before = resident_kb(pid);
+
+        std::optional<pq::Connection> slow = proxy.connect();
+        REQUIRE_MESSAGE(slow->ok(), slow->error_message());
+        // 2 million rows of 1000 bytes, asked for and never read.
+        REQUIRE(PQsendQuery(slow->native(),
+                            "SELECT repeat('x', 1000) FROM generate_series(1, 2000000)") == 1);
+        long most = before;
+        for (auto until = Clock::now() + 4s; Clock::now() < until;) {
+            most = std::max(most, resident_kb(pid));
+            std::this_thread::sleep_for(100ms);
+        }
+        MESSAGE("pgmarina VmRSS: " << before << " kB before, at most " << most
+                                   << " kB while the client did not read");
+        CHECK(most - before < 64 * 1024);
+        // The result is on its way all this time: the other client gets its own server.
+        const auto result = other.exec("SELECT 2", 3s);
+        CHECK_MESSAGE(result.ok(), result.error_message());
+
+        // The slow client leaves: its server is closed, not lent with 2 GB still owed.
+        slow.reset();
+        const auto running = [] {
+            auto admin = superuser();
+            return admin
+                .exec("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                      "'SELECT repeat(''x'', 1000)%'")
+                .value(0, 0);
+        };
+        for (auto until = Clock::now() + 5s; running() != "0" && Clock::now() < until;)
+            std::this_thread::sleep_for(100ms);
+        CHECK(running() == "0");
+        CHECK(other.exec("SELECT 3", 3s).value(0, 0) == "3");
+        CHECK(proxy.process().running());
     }
 }
