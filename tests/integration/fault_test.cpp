@@ -688,7 +688,7 @@ TEST_SUITE("integration.fault") {
                                 << faults.delays);
         // The faults happened and clients saw them: this test can fail.
         CHECK(faults.resets >= 5);
-        CHECK(faults.cuts >= 5);
+        CHECK(faults.cuts >= 3); // a cut waits for its connection's next message
         CHECK(faults.stalls >= 3);
         CHECK(faults.delays >= 3);
         CHECK(failures >= 5);
