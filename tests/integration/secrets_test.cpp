@@ -200,10 +200,10 @@ void show_everything(const std::string& user, std::map<std::string, std::string>
 
 void check_no_secret(const std::map<std::string, std::string>& seen,
                      const std::vector<std::string>& secrets) {
-    for (const auto& [where, text] : seen) {
+    for (const auto& entry : seen) {
         for (const auto& secret : secrets) {
-            if (text.find(secret) != std::string::npos)
-                FAIL_CHECK("a secret (" << secret.substr(0, 4) << "...) is in " << where);
+            if (entry.second.find(secret) != std::string::npos)
+                FAIL_CHECK("a secret (" << secret.substr(0, 4) << "...) is in " << entry.first);
         }
     }
 }
