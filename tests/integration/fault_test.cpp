@@ -542,6 +542,28 @@ TEST_SUITE("integration.fault") {
         CHECK(pool.at("sv_tested") == "0");
     }
 
+    TEST_CASE("a server that stops answering its reset query is given up, not kept for ever") {
+        // A SET of a parameter pgmarina does not track makes the server dirty: on release it
+        // runs server_reset_query (DISCARD ALL). The server's bytes are delayed, so that the
+        // stall that follows the SET's answer catches DISCARD ALL's answer on its way.
+        Faulty faulty{{{"server_connect_timeout", "1"}, {"query_wait_timeout", "6"}}, 1};
+        PGMARINA_LOG_ON_FAILURE(faulty);
+        auto conn = faulty.connect();
+        REQUIRE_MESSAGE(conn.ok(), conn.error_message());
+        REQUIRE(conn.exec("SELECT 1").ok());
+        REQUIRE(faulty.relay.delay(500ms, 1) == 1);
+        REQUIRE(conn.exec("SET work_mem = '8MB'").ok());
+        REQUIRE(faulty.relay.stall(std::chrono::hours(1), 1) == 1);
+        const auto started = Clock::now();
+        const auto result = conn.exec("SHOW work_mem", 10s);
+        const auto took = Clock::now() - started;
+        REQUIRE_MESSAGE(result.ok(), describe(conn, result));
+        CHECK(result.value(0, 0) != "8MB"); // a new server, clean
+        CHECK(took >= 400ms);
+        CHECK(took < 4s);
+        CHECK(contains(faulty.pgmarina.log(), "timed out (server_connect_timeout)"));
+    }
+
     TEST_CASE("delayed server bytes: every answer right, only later") {
         Faulty faulty;
         PGMARINA_LOG_ON_FAILURE(faulty);

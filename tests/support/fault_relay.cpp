@@ -176,10 +176,15 @@ FaultRelay::Stats FaultRelay::stats() const {
     return out;
 }
 
-std::vector<FaultRelay::Connection*> FaultRelay::pick(std::size_t count) {
+std::vector<FaultRelay::Connection*> FaultRelay::pick(std::size_t count, bool delayed_too) {
     std::vector<Connection*> eligible;
     for (auto& connection : connections_) {
-        if (!connection->closed() && !connection->faulted()) eligible.push_back(connection.get());
+        if (connection->closed()) continue;
+        const bool delayed_only =
+            delayed_too && connection->delay.count() > 0 &&
+            !(connection->black_holed || connection->stalled || connection->reset_pending ||
+              connection->cut_armed || connection->cutting || connection->cut_done);
+        if (!connection->faulted() || delayed_only) eligible.push_back(connection.get());
     }
     std::shuffle(eligible.begin(), eligible.end(), random_);
     if (eligible.size() > count) eligible.resize(count);
@@ -238,7 +243,7 @@ std::size_t FaultRelay::stall(std::chrono::milliseconds then_reset, std::size_t 
     std::size_t picked = 0;
     {
         std::lock_guard lock(mutex_);
-        for (Connection* connection : pick(count)) {
+        for (Connection* connection : pick(count, true)) {
             connection->stalled = true;
             connection->reset_at = Clock::now() + then_reset;
             ++picked;

@@ -9,8 +9,9 @@
 //             message has a 5-byte header) is forwarded up to `after_bytes` bytes, then both
 //             sides are closed (FIN), as when a network path dies under a reply;
 //   - delay   the server's bytes on a connection by a fixed time (a slow or congested path);
-//   - stall   a connection: nothing is read or forwarded either way (a black hole), then, after
-//             `then_reset`, it is reset;
+//   - stall   a connection, delayed or not: nothing is read or forwarded either way (a black
+//             hole; bytes held back by a delay stay held), then, after `then_reset`, it is
+//             reset;
 //   - black-hole new connections: accepted by TCP, then never forwarded nor answered (a host
 //             that accepts connections but whose PostgreSQL hangs).
 // Each command picks up to `count` of the connections open and not already under a fault, at
@@ -77,8 +78,9 @@ private:
     using Clock = std::chrono::steady_clock;
 
     void run();
-    // Connections eligible for a new fault, shuffled, at most `count`. Caller holds mutex_.
-    std::vector<Connection*> pick(std::size_t count);
+    // Connections eligible for a new fault (no fault yet, or only a delay when `delayed_too`),
+    // shuffled, at most `count`. Caller holds mutex_.
+    std::vector<Connection*> pick(std::size_t count, bool delayed_too = false);
     void wake() const;
     void accept_one();
     void start_upstream(Connection& connection) const;
