@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154
 # Shared by bench/compare.sh and bench/idle_clients.sh (sourced, not run): a throwaway
 # PostgreSQL 15 (tests/fixture/pg-cluster), pgmarina and Debian's pgbouncer set up alike in front
 # of it. Every proxy: transaction pooling, pool size $POOL, clients authenticated per user as
