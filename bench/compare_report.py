@@ -101,16 +101,24 @@ def ratios(cells, workloads, clients):
                 ms = [value(cells, w, c, m, column) for m in marinas]
                 if b is None and all(m is None for m in ms):
                     continue
-                rs = [ratio(m, b) for m in ms]
-                rows.append(f"| {w} | {c} | {fmt(b, digits)} | " +
-                            " | ".join(fmt(m, digits) for m in ms) + " | " +
-                            " | ".join(f"**{fmt(r, 2)}**" if r is not None else "–"
-                                       for r in rs) + " |")
+                # A run that did not finish cleanly has no ratio: its numbers are not comparable.
+                ok = {t: (w, c, t) in cells and cells[(w, c, t)]["status"] == "ok"
+                      for t in ["pgbouncer"] + marinas}
+                rs = [ratio(m, b) if ok["pgbouncer"] and ok[t] else None
+                      for m, t in zip(ms, marinas)]
+                mark = {t: "" if ok[t] else "²" for t in ok}
+                rows.append(f"| {w} | {c} | {fmt(b, digits)}{mark['pgbouncer']} | " +
+                            " | ".join(fmt(m, digits) + mark[t] for m, t in zip(ms, marinas)) +
+                            " | " + " | ".join(f"**{fmt(r, 2)}**" if r is not None else "–"
+                                               for r in rs) + " |")
         return rows
 
     ratio_table("CPU per transaction (µs), 50 clients",
                 "The proxy process's utime + stime over the run / transactions. Lower is "
-                "better: a ratio under 1 means pgmarina spends less CPU per transaction.",
+                "better: a ratio under 1 means pgmarina spends less CPU per transaction. The "
+                "run includes the logins of its clients (pgbench connects them first): at 50 "
+                "clients they are a small part, at 1000 and more (few transactions per client) "
+                "they dominate.",
                 rows_for("cpu_us_per_tx", [c for c in clients if c == 50], 1))
     ratio_table("Throughput (tps) at 50, 200 and 1000 clients",
                 "Higher is better: a ratio over 1 means pgmarina is faster.",
@@ -234,7 +242,13 @@ def main():
           "-M ...`; `tpcb` = pgbench's default script; `connect-scram`, `connect-md5` = "
           "`pgbench -S -C` (a new connection for every transaction) as scram_user or md5_user.",
           "", "¹ skipped: more clients than PostgreSQL's max_connections can take. "
-          "² pgbench did not finish cleanly (see `status` in the CSV).", ""]
+          "² pgbench did not finish cleanly (see `status` in the CSV); no ratio is taken "
+          "from such a run.", "",
+          "pgbouncer 1.18 (Debian 12's) does not support protocol-level prepared statements in "
+          "transaction pooling (`max_prepared_statements` came in 1.21): `-M prepared` through "
+          "it fails wherever a client's statement is missing on the server it lands on, and "
+          "succeeds only by the luck of names (every pgbench client calls its one statement "
+          "`P_0`, so once each server has one, any client's Bind finds it).", ""]
     if have_chart:
         md += [f"![tps by clients]({os.path.basename(a.png)})", ""]
     md += ["## Ratios pgmarina / pgbouncer", ""]
