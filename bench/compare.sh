@@ -20,14 +20,16 @@
 #
 # Writes bench/results/compare.csv, bench/results/compare.md and bench/results/compare.png
 # (gnuplot), and prints a summary table. As root (apt-get; PostgreSQL and pgbouncer then run as
-# the OS user postgres). The full run takes about 30 minutes on 2 cores.
+# the OS user postgres). The full run took 25 minutes (and 1 more for idle_clients.sh) on the
+# shared 2-core box at load average 20; bench/results/compare.md is its output.
 #
 # Subsets and knobs (environment):
 #   WORKLOADS=simple,extended CLIENTS=50 TARGETS=pgbouncer,pgmarina-w2 SECONDS_EACH=5 \
 #       bash bench/compare.sh
 #   WORKLOADS, CLIENTS, TARGETS  comma-separated subsets of the lists above
 #   SECONDS_EACH                 run -T SECONDS_EACH instead of a fixed number of transactions
-#   TX_SELECT (default 20000), TX_TPCB (5000), TX_CONNECT (1000)  transactions per run
+#   TX_SELECT (default 5000), TX_TPCB (1000), TX_CONNECT (300)  transactions per run (at least
+#                                one per client: 5000 at 5000 clients)
 #   POOL (20), SCALE (10), JOBS (4, pgbench threads, at most the clients), IDLE (1), IDLE_CLIENTS
 #   SETUP=0 skips etc/setup-debian.sh; BUILD_DIR (build-release) is configured when absent;
 #   PGMARINA_BIN=path runs that binary instead of building one.
@@ -43,7 +45,7 @@ IFS=, read -ra workloads <<<"${WORKLOADS:-$all_workloads}"
 IFS=, read -ra client_counts <<<"${CLIENTS:-$all_clients}"
 IFS=, read -ra targets <<<"${TARGETS:-$all_targets}"
 seconds=${SECONDS_EACH:-}
-tx_select=${TX_SELECT:-20000} tx_tpcb=${TX_TPCB:-5000} tx_connect=${TX_CONNECT:-1000}
+tx_select=${TX_SELECT:-5000} tx_tpcb=${TX_TPCB:-1000} tx_connect=${TX_CONNECT:-300}
 scale=${SCALE:-10} jobs=${JOBS:-4} idle=${IDLE:-1}
 build=${BUILD_DIR:-$root/build-release}
 out=${OUT:-$root/bench/results}
