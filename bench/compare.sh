@@ -188,17 +188,38 @@ for workload in "${workloads[@]}"; do
     done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# What PostgreSQL runs for a proxy's transactions: with log_statement = 'all', pgbench -S
+# -M extended, 2 clients, 3 transactions each, through every proxy target.
+statements=$work/statements
+cluster_psql() { "$root/tests/fixture/pg-cluster" psql "$work/cluster" node0 -q "$@" >/dev/null; }
+cluster_psql -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()"
+sleep 0.5
+for t in "${targets[@]}"; do
+    [[ $t == direct ]] && continue
+    log=$work/cluster/node0/postgres.log
+    mark=$(wc -l <"$log")
+    PGPORT=${port_of[$t]} PGUSER=$SCRAM_USER PGPASSWORD=$SCRAM_PASSWORD \
+        pgbench -n -S -M extended -c 2 -t 3 >/dev/null 2>&1 || true
+    sleep 0.5
+    { echo "== $t"; tail -n +"$((mark + 1))" "$log" | grep -F "$SCRAM_USER@$DATABASE" |
+        grep -E 'LOG:  (statement|execute)' | sed 's/^.* UTC //; s/LOG:  //' |
+        grep -v 'pg_catalog\|pgbench_branches'; } >>"$statements"
+done
+cluster_psql -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()"
 bench_cleanup
 bench_pids=()
 
 mkdir -p "$out"
 cp "$csv" "$out/$NAME.csv"
+[[ -f $statements ]] && cp "$statements" "$out/$NAME-statements.txt"
 idle_md=
 if [[ $idle != 0 ]]; then
     OUT=$out PGMARINA_BIN=$pgmarina SETUP=0 bash "$root/bench/idle_clients.sh" && idle_md=$out/idle_clients.md
 fi
 python3 "$root/bench/compare_report.py" --csv "$out/$NAME.csv" --md "$out/$NAME.md" \
     --png "$out/$NAME.png" --idle "${idle_md:-}" --date "$date_started" \
+    --statements "$([[ -f $statements ]] && echo "$out/$NAME-statements.txt")" \
     --commit "$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)" \
     --machine "$(bench_machine_note)" --load "$load_before before the first run, $load_after after the last" \
     --settings "pool size $bench_pool, pgbench -s $scale, -j min(clients, $jobs), $(

@@ -218,7 +218,8 @@ def summary(rows):
 
 def main():
     p = argparse.ArgumentParser()
-    for name in ("csv", "md", "png", "idle", "date", "commit", "machine", "load", "settings"):
+    for name in ("csv", "md", "png", "idle", "statements", "date", "commit", "machine", "load",
+                 "settings"):
         p.add_argument("--" + name, default="")
     a = p.parse_args()
     rows, cells = load(a.csv)
@@ -259,6 +260,15 @@ def main():
         md += ["## Memory per idle client", ""]
         md += [line for line in text if not line.startswith("# ")]
         md.append("")
+    if a.statements and os.path.exists(a.statements):
+        with open(a.statements) as f:
+            text = f.read().rstrip()
+        md += ["## What PostgreSQL runs for each proxy's transactions", "",
+               "After the runs, with `log_statement = 'all'`: `pgbench -n -S -M extended -c 2 "
+               "-t 3` through each proxy; the statements the server logged for scram_user "
+               "(pgbench's own catalog queries left out; the process id tells the servers "
+               "apart). Every extra statement per transaction is a round trip to the server.",
+               "", "```", text, "```", ""]
     md += ["## All runs", ""]
     for title, column, digits, tlist in (
             ("Throughput (tps)", "tps", 0, targets),
