@@ -30,7 +30,8 @@
 #   SECONDS_EACH                 run -T SECONDS_EACH instead of a fixed number of transactions
 #   TX_SELECT (default 5000), TX_TPCB (1000), TX_CONNECT (300)  transactions per run (at least
 #                                one per client: 5000 at 5000 clients)
-#   POOL (20), SCALE (10), JOBS (4, pgbench threads, at most the clients), IDLE (1), IDLE_CLIENTS
+#   POOL (20), SCALE (10), JOBS (4, pgbench threads, at most the clients), IDLE (1 for a full
+#   run, 0 for a subset: run bench/idle_clients.sh), IDLE_CLIENTS (10000)
 #   SETUP=0 skips etc/setup-debian.sh; BUILD_DIR (build-release) is configured when absent;
 #   PGMARINA_BIN=path runs that binary instead of building one.
 #   OUT (bench/results) where the results go; a subset run writes compare-subset.* unless OUT
@@ -46,7 +47,7 @@ IFS=, read -ra client_counts <<<"${CLIENTS:-$all_clients}"
 IFS=, read -ra targets <<<"${TARGETS:-$all_targets}"
 seconds=${SECONDS_EACH:-}
 tx_select=${TX_SELECT:-5000} tx_tpcb=${TX_TPCB:-1000} tx_connect=${TX_CONNECT:-300}
-scale=${SCALE:-10} jobs=${JOBS:-4} idle=${IDLE:-1}
+scale=${SCALE:-10} jobs=${JOBS:-4}
 build=${BUILD_DIR:-$root/build-release}
 out=${OUT:-$root/bench/results}
 if [[ -z ${NAME:-} ]]; then
@@ -54,6 +55,8 @@ if [[ -z ${NAME:-} ]]; then
     [[ -n ${WORKLOADS:-}${CLIENTS:-}${TARGETS:-}${SECONDS_EACH:-} && -z ${OUT:-} ]] &&
         NAME=compare-subset
 fi
+# A subset run is for re-measuring a cell quickly: no 10 000 idle clients unless asked.
+idle=${IDLE:-$([[ $NAME == compare ]] && echo 1 || echo 0)}
 
 for w in "${workloads[@]}"; do
     [[ ,$all_workloads, == *",$w,"* ]] || { echo "compare.sh: unknown workload $w" >&2; exit 2; }
