@@ -407,6 +407,19 @@ private:
     }
 
     asio::awaitable<bool> read_client(Duration timeout) {
+        if (!server_ && framer_.buffered().empty() && !client_.has_buffered_input()) {
+            // Between transactions a client may idle for hours: it holds no receive buffer
+            // until it sends something (PgBouncer's clients neither). Waiting for readiness
+            // costs one epoll_ctl, as many system calls as the read that would find nothing.
+            framer_.release_if_empty();
+            auto ready = co_await within(
+                timeout, client_.socket().async_wait(ClientSocket::wait_read, nothrow));
+            if (!ready) {
+                co_await fail("08P01", "client_idle_timeout");
+                co_return false;
+            }
+            timeout = Duration{0};
+        }
         const auto space = framer_.prepare(read_chunk);
         auto read =
             co_await within(timeout, client_.read_some(asio::buffer(space.data(), space.size())));

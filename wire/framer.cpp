@@ -95,6 +95,12 @@ void Framer::commit(std::size_t n) {
     prepared_ = 0;
 }
 
+void Framer::release_if_empty() noexcept {
+    if (begin_ != end_) return;
+    begin_ = end_ = 0;
+    buf_ = std::vector<std::byte>();
+}
+
 void Framer::feed(std::span<const std::byte> data) {
     std::ranges::copy(data, prepare(data.size()).begin());
     commit(data.size());

@@ -68,6 +68,10 @@ public:
     // exceeds what was prepared.
     void commit(std::size_t n);
     void feed(std::span<const std::byte> data);
+    // Gives the receive buffer back when it holds no unconsumed byte, so that a connection
+    // waiting a long time for its peer (an idle client) costs no buffer memory; the next
+    // prepare() allocates again. Frames handed out before are invalidated, as by prepare().
+    void release_if_empty() noexcept;
 
     // The next complete frame, std::nullopt if more bytes are needed, or a framing error.
     // Throws std::logic_error while next_piece() is inside a long message: the buffer holds the

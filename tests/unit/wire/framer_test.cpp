@@ -242,6 +242,25 @@ TEST_SUITE("wire.framer") {
         CHECK(framer.buffered().data() == before);
     }
 
+    TEST_CASE("release_if_empty gives the buffer back only when nothing is left to read") {
+        Framer framer(Phase::typed);
+        static_cast<void>(framer.prepare(16 * 1024));
+        framer.commit(0);
+        framer.feed(hex("51 0000000d"));
+        framer.release_if_empty(); // half a Query is buffered: kept
+        CHECK(framer.buffered().size() == 5);
+        CHECK(framer.capacity() >= 16 * 1024);
+        framer.feed(str("SELECT 1"));
+        framer.feed(raw("\0"));
+        REQUIRE(drain(framer).size() == 1);
+        framer.release_if_empty();
+        CHECK(framer.capacity() == 0);
+        framer.feed(msg('S', ""));
+        const auto frames = drain(framer);
+        REQUIRE(frames.size() == 1);
+        CHECK(frames[0].type == 'S');
+    }
+
     TEST_CASE("a prepare that needs room reclaims consumed bytes and keeps the rest intact") {
         Framer framer(Phase::typed);
         framer.feed(stream);
