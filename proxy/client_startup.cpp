@@ -15,46 +15,6 @@
 namespace proxy {
 namespace {
 
-constexpr std::string_view protocol_option_prefix = "_pq_.";
-
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-    return std::ranges::equal(
-        a, b, [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
-}
-
-bool ignored(const Config& config, std::string_view name) {
-    return std::ranges::any_of(
-        config.settings.ignore_startup_parameters,
-        [name](const std::string& i) { return equal_ignoring_case(i, name); });
-}
-
-// Decides on a StartupMessage; ends the session with the error PostgreSQL or PgBouncer would
-// send when it cannot be served.
-StartupOutcome accept(const wire::fe::StartupMessage& startup, const Config& config) {
-    AcceptedStartup accepted;
-    accepted.user = std::string(startup.parameter("user").value_or(""));
-    accepted.database = std::string(startup.parameter("database").value_or(""));
-    if (accepted.database.empty()) accepted.database = accepted.user; // libpq's rule
-    accepted.application_name = std::string(startup.parameter("application_name").value_or(""));
-    accepted.negotiate = startup.version.minor > 0;
-
-    // `_pq_.` options are protocol extensions, answered by NegotiateProtocolVersion rather than
-    // refused (reference.md 2.1); everything else must be a parameter we keep in step.
-    wire::fe::StartupMessage settings = startup;
-    std::erase_if(settings.parameters, [&accepted](const wire::fe::Parameter& p) {
-        if (!p.name.starts_with(protocol_option_prefix)) return false;
-        accepted.unrecognized_options.emplace_back(p.name);
-        accepted.negotiate = true;
-        return true;
-    });
-    for (const auto& name : learn_startup(accepted.parameters, settings)) {
-        if (!ignored(config, name)) {
-            return StartupEnded{"unsupported startup parameter: " + name};
-        }
-    }
-    return accepted;
-}
-
 // Ends the connection with a FATAL ErrorResponse.
 asio::awaitable<StartupOutcome> refuse(ClientStream& socket, std::string_view sqlstate,
                                        std::string reason) {
@@ -165,23 +125,12 @@ asio::awaitable<StartupOutcome> read_startup(ClientStream& socket, wire::Framer&
         if (tls.client_mode >= TlsMode::require && socket.tls() == nullptr) {
             co_return co_await refuse(socket, "28000", "SSL required");
         }
-        const auto& startup = std::get<wire::fe::StartupMessage>(*packet);
-        auto outcome = accept(startup, config);
-        if (auto* accepted = std::get_if<AcceptedStartup>(&outcome)) {
-            if (accepted->user.empty()) {
-                co_return co_await refuse(socket, "28000",
-                                          "no PostgreSQL user name specified in startup packet");
-            }
-            if (!config.databases.contains(accepted->database) &&
-                !is_admin_database(config, accepted->database)) {
-                co_return co_await refuse(socket, "3D000",
-                                          "no such database: " + accepted->database);
-            }
-            framer.set_phase(wire::Phase::typed);
-        } else if (auto* ended = std::get_if<StartupEnded>(&outcome)) {
-            co_return co_await refuse(socket, "08P01", ended->reason);
+        auto decision = decide_startup(std::get<wire::fe::StartupMessage>(*packet), config);
+        if (auto* refused = std::get_if<StartupRefused>(&decision)) {
+            co_return co_await refuse(socket, refused->sqlstate, std::move(refused->reason));
         }
-        co_return outcome;
+        framer.set_phase(wire::Phase::typed);
+        co_return std::move(std::get<AcceptedStartup>(decision));
     }
 }
 

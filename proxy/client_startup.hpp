@@ -10,7 +10,7 @@
 #include "proxy/asio.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/config.hpp"
-#include "proxy/parameter_sync.hpp"
+#include "proxy/startup_request.hpp"
 #include "proxy/stream.hpp"
 #include "proxy/tls_context.hpp"
 #include "wire/framer.hpp"
@@ -20,18 +20,6 @@
 #include <vector>
 
 namespace proxy {
-
-// A StartupMessage we accept.
-struct AcceptedStartup {
-    std::string user;
-    std::string database; // a key of Config::databases
-    ParameterSet parameters;
-    std::string application_name;
-    // Set when the client asked for a newer 3.x minor version or sent `_pq_.` options: the
-    // caller answers with NegotiateProtocolVersion, once, before authentication.
-    bool negotiate = false;
-    std::vector<std::string> unrecognized_options;
-};
 
 // The connection was opened to cancel a query.
 struct CancelRequested {
