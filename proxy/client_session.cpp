@@ -78,6 +78,15 @@ bool is_copy_message(char type) {
     return type == 'd' || type == 'c' || type == 'f';
 }
 
+// A message type for an error text: a printable character quoted, anything else (a NUL byte
+// from a client that sends a second StartupMessage) as its number, so that the text holds no
+// byte that would end the ErrorResponse field early.
+std::string describe_type(char type) {
+    const auto code = static_cast<unsigned char>(type);
+    if (code >= 0x20 && code < 0x7f) return std::string("'") + type + "'";
+    return "byte " + std::to_string(code);
+}
+
 std::span<const std::byte> fake_reply_bytes(wire::FakeReply reply) {
     static constexpr std::array<std::byte, 5> parse_complete = {
         std::byte{'1'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{4}};
@@ -457,6 +466,13 @@ private:
                 held_ = true;
                 break;
             }
+            // An unknown type is refused as soon as its byte arrives, as PostgreSQL does, not
+            // once the length word's worth of body has come: a second StartupMessage read as a
+            // typed message announces kilobytes that never come.
+            if (const auto type = framer_.next_type(); type && !is_frontend_message(*type)) {
+                co_await fail("08P01", "unsupported frontend message type " + describe_type(*type));
+                co_return false;
+            }
             const std::size_t hold = prepared_
                                          ? message_hold(framer_.next_type(), hold_limit,
                                                         config_->settings.max_packet_size.bytes)
@@ -475,8 +491,8 @@ private:
             }
             const wire::Frame& frame = (*piece)->frame;
             if (!is_frontend_message(frame.type)) {
-                co_await fail("08P01", std::string("unsupported frontend message type '") +
-                                           frame.type + "'");
+                co_await fail("08P01", "unsupported frontend message type " +
+                                           describe_type(frame.type));
                 co_return false;
             }
             if (frame.type == 'X') {
