@@ -122,6 +122,10 @@ public:
             if (console_) {
                 co_await serve_console();
             } else {
+                // What the client sent behind its StartupMessage, in the same packet, is already
+                // in the framer: the first step forwards it before reading (as for a request
+                // held back for the router) instead of waiting for bytes that may never come.
+                held_ = !framer_.buffered().empty();
                 bool going = true;
                 while (going)
                     going = co_await step();
@@ -343,7 +347,8 @@ private:
     // ends the session.
     asio::awaitable<bool> step() {
         if (!server_) {
-            // A request held back for the router (see hold_for_route) is already buffered.
+            // A request held back for the router (see hold_for_route), or sent behind the
+            // StartupMessage, is already buffered.
             if (!held_ && !co_await read_client(config_->settings.client_idle_timeout)) {
                 co_return false;
             }
