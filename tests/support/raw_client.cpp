@@ -182,6 +182,16 @@ std::optional<Message> Client::read(std::chrono::milliseconds timeout) {
     }
 }
 
+std::optional<char> Client::read_byte(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (buffer_.empty()) {
+        if (!fill(deadline)) return std::nullopt;
+    }
+    const char out = buffer_.front();
+    buffer_.erase(0, 1);
+    return out;
+}
+
 std::vector<Message> Client::read_until(char type, std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     std::vector<Message> out;

@@ -68,6 +68,9 @@ public:
     std::vector<Message> read_until(char type, std::chrono::milliseconds timeout = default_timeout);
     // Messages until the peer closes; closed() tells whether it did within the timeout.
     std::vector<Message> read_until_closed(std::chrono::milliseconds timeout = default_timeout);
+    // One byte, not a message: the answer to an SSLRequest or GSSENCRequest ('S' or 'N'); nullopt
+    // if none arrived in time or the peer closed.
+    std::optional<char> read_byte(std::chrono::milliseconds timeout = default_timeout);
     // Sends a simple Query and reads its replies up to ReadyForQuery.
     std::vector<Message> run(std::string_view sql);
 
