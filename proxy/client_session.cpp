@@ -496,8 +496,8 @@ private:
             }
             const wire::Frame& frame = (*piece)->frame;
             if (!is_frontend_message(frame.type)) {
-                co_await fail("08P01", "unsupported frontend message type " +
-                                           describe_type(frame.type));
+                co_await fail("08P01",
+                              "unsupported frontend message type " + describe_type(frame.type));
                 co_return false;
             }
             if (frame.type == 'X') {

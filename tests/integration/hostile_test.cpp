@@ -109,7 +109,8 @@ std::string outcome(raw::Client& client, std::chrono::milliseconds timeout = 4s)
     const auto deadline = Clock::now() + timeout;
     bool probe_answered = false;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (left <= 0ms) return out + "timeout";
         auto message = client.read(left);
         if (!message) return out + (client.closed() ? "closed" : "timeout");
@@ -285,20 +286,23 @@ struct Case {
 };
 
 std::vector<Case> catalogue(long rss_before_kb) {
-    const std::string huge_startup =
-        startup({{"user", "scram_user"}, {"database", "app"}, {"application_name", std::string(20'000, 'a')}});
+    const std::string huge_startup = startup({{"user", "scram_user"},
+                                              {"database", "app"},
+                                              {"application_name", std::string(20'000, 'a')}});
     return {
         // Lengths of the first packet.
         {"startup length 0", [] { return first_packet(raw::int32(0) + raw::int32(196608)); },
          "E:08P01 closed"},
         {"startup length 3", [] { return first_packet(raw::int32(3) + raw::int32(196608)); },
          "E:08P01 closed"},
-        {"startup length negative", [] { return first_packet(raw::int32(0x80000000u) + raw::int32(196608)); },
+        {"startup length negative",
+         [] { return first_packet(raw::int32(0x80000000u) + raw::int32(196608)); },
          "E:08P01 closed"},
-        {"startup length 2^31-1", [] { return first_packet(raw::int32(0x7fffffffu) + raw::int32(196608)); },
+        {"startup length 2^31-1",
+         [] { return first_packet(raw::int32(0x7fffffffu) + raw::int32(196608)); },
          "E:08P01 closed"},
-        {"startup length just over 10000", [] { return first_packet(raw::int32(10'001) + raw::int32(196608)); },
-         "E:08P01 closed"},
+        {"startup length just over 10000",
+         [] { return first_packet(raw::int32(10'001) + raw::int32(196608)); }, "E:08P01 closed"},
         {"startup packet of 20 kB", [huge_startup] { return first_packet(huge_startup); },
          "E:08P01 closed"},
         {"startup packet cut short, then silence (client_login_timeout)",
@@ -311,16 +315,30 @@ std::vector<Case> catalogue(long rss_before_kb) {
         {"CancelRequest of 12 bytes", [] { return first_packet(request(80877102, raw::int32(1))); },
          "E:08P01 closed"},
         // Startup parameters.
-        {"no user", [] { return first_packet(startup({{"database", "app"}})); }, "E:28000 closed"},
-        {"unknown database", [] { return first_packet(startup({{"user", "scram_user"}, {"database", "nope"}})); },
+        {"no user",
+         [] {
+             return first_packet(startup({{"database", "app"}}));
+         },
+         "E:28000 closed"},
+        {"unknown database",
+         [] {
+             return first_packet(startup({{"user", "scram_user"}, {"database", "nope"}}));
+         },
          "E:3D000 closed"},
-        {"unknown user", [] { return first_packet(startup({{"user", "nobody"}, {"database", "app"}})); },
+        {"unknown user",
+         [] {
+             return first_packet(startup({{"user", "nobody"}, {"database", "app"}}));
+         },
          "E:28000 closed"},
         {"user name not UTF-8",
-         [] { return first_packet(startup({{"user", "\xff\xfe\x80"}, {"database", "app"}})); },
+         [] {
+             return first_packet(startup({{"user", "\xff\xfe\x80"}, {"database", "app"}}));
+         },
          "E:28000 closed"},
         {"database name not UTF-8",
-         [] { return first_packet(startup({{"user", "scram_user"}, {"database", "app\xc3\x28"}})); },
+         [] {
+             return first_packet(startup({{"user", "scram_user"}, {"database", "app\xc3\x28"}}));
+         },
          "E:3D000 closed"},
         {"parameter list without its terminator",
          [] {
@@ -335,9 +353,16 @@ std::vector<Case> catalogue(long rss_before_kb) {
          },
          "E:08P01 closed"},
         {"embedded NUL splits a value into a stray name",
-         [] { return first_packet(startup({{"user", std::string("scram\0user", 10)}, {"database", "app"}})); },
+         [] {
+             return first_packet(
+                 startup({{"user", std::string("scram\0user", 10)}, {"database", "app"}}));
+         },
          "E:08P01 closed"},
-        {"unsupported startup parameter", [] { return first_packet(startup({{"user", "scram_user"}, {"database", "app"}, {"work_mem", "1GB"}})); },
+        {"unsupported startup parameter",
+         [] {
+             return first_packet(
+                 startup({{"user", "scram_user"}, {"database", "app"}, {"work_mem", "1GB"}}));
+         },
          "E:08P01 closed"},
         // SSL and GSS requests.
         {"garbage in the same packet as SSLRequest (buffer stuffing)",
@@ -348,10 +373,14 @@ std::vector<Case> catalogue(long rss_before_kb) {
         // PostgreSQL refuses a second request with 0A000; PgBouncer and pgmarina answer 'N'
         // again, which a client can only take as a refusal.
         {"SSLRequest twice, then a good startup",
-         [] { return after_refusals({ssl_request, ssl_request}, startup(good) + probe); },
+         [] {
+             return after_refusals({ssl_request, ssl_request}, startup(good) + probe);
+         },
          "N N R K ZI alive"},
         {"GSSENCRequest, then SSLRequest, then a good startup",
-         [] { return after_refusals({gssenc_request, ssl_request}, startup(good) + probe); },
+         [] {
+             return after_refusals({gssenc_request, ssl_request}, startup(good) + probe);
+         },
          "N N R K ZI alive"},
         // Bug fixed: the query waited for more bytes that never came.
         {"a Query in the same packet as the StartupMessage",
@@ -364,13 +393,14 @@ std::vector<Case> catalogue(long rss_before_kb) {
         {"300 CancelRequests with random keys", cancel_flood, "300/300 closed"},
         {"200 connections dropped at once or after half a header", connect_flood, "alive"},
         // Protocol messages out of order, once logged in.
-        {"Execute before Bind", [] { return after_login(execute("") + sync); },
-         "E:34000 ZI alive"},
+        {"Execute before Bind", [] { return after_login(execute("") + sync); }, "E:34000 ZI alive"},
         {"Sync alone", [] { return after_login(sync); }, "ZI alive"},
         {"Bind to a statement never parsed", [] { return after_login(bind("", "nope") + sync); },
          "E:26000 ZI alive"},
         {"Parse, Bind, Execute with Flush and no Sync, then Sync",
-         [] { return after_login(parse("", "SELECT 1") + bind("", "") + execute("") + flush + sync); },
+         [] {
+             return after_login(parse("", "SELECT 1") + bind("", "") + execute("") + flush + sync);
+         },
          "1 2 D C ZI alive"},
         {"an error in a pipeline skips to Sync",
          [] {
@@ -382,15 +412,14 @@ std::vector<Case> catalogue(long rss_before_kb) {
         {"PasswordMessage behind the StartupMessage, before any challenge",
          [] { return first_packet(startup(good) + raw::message('p', cstr("secret"))); },
          "R K ZI E:08P01 closed"},
-        {"PasswordMessage after login", [] { return after_login(raw::message('p', cstr("secret"))); },
-         "E:08P01 closed"},
+        {"PasswordMessage after login",
+         [] { return after_login(raw::message('p', cstr("secret"))); }, "E:08P01 closed"},
         // Bug fixed: its first bytes read as type 0 with a length of kilobytes, and pgmarina
         // waited for them instead of refusing the type at once, as PostgreSQL does.
         {"a second StartupMessage after login", [] { return after_login(startup(good)); },
          "E:08P01 closed"},
         // PostgreSQL ignores these outside COPY; pgmarina drops them unlinked (PgBouncer #1471).
-        {"CopyData outside COPY", [] { return after_login(raw::message('d', "1\t2\n")); },
-         "alive"},
+        {"CopyData outside COPY", [] { return after_login(raw::message('d', "1\t2\n")); }, "alive"},
         {"CopyDone outside COPY", [] { return after_login(raw::message('c', "")); }, "alive"},
         {"unknown message type '!'", [] { return after_login(raw::message('!', "")); },
          "E:08P01 closed"},
@@ -402,14 +431,18 @@ std::vector<Case> catalogue(long rss_before_kb) {
          "E:08P01 closed"},
         // Malformed bodies pass through pgmarina, which parses only what it must; PostgreSQL
         // answers them with an ERROR (not FATAL) and the session goes on.
-        {"Query without its terminating NUL", [] { return after_login(raw::message('Q', "SELECT 1")); },
-         "E:08P01 ZI alive"},
-        {"Query with an embedded NUL", [] { return after_login(raw::message('Q', cstr("SELECT 1") + cstr("x"))); },
+        {"Query without its terminating NUL",
+         [] { return after_login(raw::message('Q', "SELECT 1")); }, "E:08P01 ZI alive"},
+        {"Query with an embedded NUL",
+         [] { return after_login(raw::message('Q', cstr("SELECT 1") + cstr("x"))); },
          "E:08P01 ZI alive"},
         {"Query with invalid UTF-8", [] { return after_login(raw::query("SELECT '\xff\xfe'")); },
          "E:22021 ZI alive"},
         {"Parse with a negative parameter count",
-         [] { return after_login(raw::message('P', cstr("") + cstr("SELECT 1") + i16(0xffff)) + sync); },
+         [] {
+             return after_login(raw::message('P', cstr("") + cstr("SELECT 1") + i16(0xffff)) +
+                                sync);
+         },
          "E:08P01 ZI alive"},
         {"Terminate inside a transaction", terminate_in_transaction, "clean"},
         {"a client that never reads 100 MB of rows",

@@ -54,8 +54,9 @@ TEST_SUITE("proxy.startup_request") {
               "3D000 no such database: nope");
         CHECK(refusal(startup({{"user", "alice"}, {"database", "app"}, {"work_mem", "1GB"}})) ==
               "08P01 unsupported startup parameter: work_mem");
-        CHECK(refusal(startup({{"user", "alice"}, {"database", "app"},
-                               {"EXTRA_FLOAT_DIGITS", "3"}})) == "accepted");
+        CHECK(refusal(
+                  startup({{"user", "alice"}, {"database", "app"}, {"EXTRA_FLOAT_DIGITS", "3"}})) ==
+              "accepted");
     }
 
     TEST_CASE("a newer minor version or a _pq_ option asks for NegotiateProtocolVersion") {
@@ -64,8 +65,8 @@ TEST_SUITE("proxy.startup_request") {
         CHECK(std::get<AcceptedStartup>(decision).negotiate);
         CHECK(std::get<AcceptedStartup>(decision).unrecognized_options ==
               std::vector<std::string>{"_pq_.x"});
-        decision = proxy::decide_startup(startup({{"user", "alice"}, {"database", "app"}}, 2),
-                                         config());
+        decision =
+            proxy::decide_startup(startup({{"user", "alice"}, {"database", "app"}}, 2), config());
         CHECK(std::get<AcceptedStartup>(decision).negotiate);
     }
 }
