@@ -97,6 +97,26 @@ void ClientRegistry::kill_database(std::string_view database, std::uint64_t spar
     }
 }
 
+void ClientRegistry::close_idle(ClientInfo::Clock::time_point cutoff) {
+    const auto before = cutoff.time_since_epoch().count();
+    for (const auto& client : snapshot()) {
+        if (client->pool.user.empty()) continue; // the console's
+        const auto request = client->request_time.load(std::memory_order_relaxed);
+        const auto last = request != 0 ? request : client->connect_time.time_since_epoch().count();
+        if (last >= before || client->state.load(std::memory_order_relaxed) != ClientState::idle) {
+            continue;
+        }
+        // On the session's worker, an idle session waits for its client's next request (or
+        // writes its welcome): cancelling that wait wakes it. Anything else it may be doing by
+        // then changed its state first.
+        asio::post(client->executor, [client] {
+            boost::system::error_code ignored;
+            if (client->socket && client->state.load(std::memory_order_relaxed) == ClientState::idle)
+                client->socket->cancel(ignored);
+        });
+    }
+}
+
 void ClientRegistry::close_on_worker(const std::shared_ptr<ClientInfo>& client) {
     client->killed = true;
     // The socket belongs to the session's io_context: only its thread may close it, and the

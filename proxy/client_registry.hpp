@@ -80,6 +80,10 @@ public:
     bool kill(std::uint64_t id);
     // Closes every client of `database` ("" for all) except `spare` (the console's own).
     void kill_database(std::string_view database, std::uint64_t spare);
+    // Graceful shutdown (shutdown.hpp): wakes the session of every pool client idle between
+    // transactions since before `cutoff` (its last request began, or it connected, earlier);
+    // the session tells its client 57P01 and closes.
+    void close_idle(ClientInfo::Clock::time_point cutoff);
 
 private:
     static void close_on_worker(const std::shared_ptr<ClientInfo>& client);

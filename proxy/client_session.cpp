@@ -150,7 +150,7 @@ private:
             co_return false;
         }
         startup_ = std::move(std::get<AcceptedStartup>(outcome));
-        if (runtime_.shutting_down && !is_admin_database(*config_, startup_.database)) {
+        if (runtime_.refusing_logins && !is_admin_database(*config_, startup_.database)) {
             co_await fail("57P01", "pgmarina is shutting down");
             co_return false;
         }
@@ -347,6 +347,13 @@ private:
     // ends the session.
     asio::awaitable<bool> step() {
         if (!server_) {
+            // A graceful shutdown closes a client at the end of its transaction (shutdown.hpp),
+            // unless it already sent more.
+            if (served_ && runtime_.closing_clients.load(std::memory_order_relaxed) && !held_ &&
+                framer_.buffered().empty() && !client_.has_buffered_input()) {
+                co_await fail("57P01", "pgmarina is shutting down");
+                co_return false;
+            }
             // A request held back for the router (see hold_for_route), or sent behind the
             // StartupMessage, is already buffered.
             if (!held_ && !co_await read_client(config_->settings.client_idle_timeout)) {
@@ -432,6 +439,10 @@ private:
                 co_await fail("08P01", "client_idle_timeout");
                 co_return false;
             }
+            if (woken_for_shutdown(std::get<0>(*ready))) {
+                co_await fail("57P01", "pgmarina is shutting down");
+                co_return false;
+            }
             timeout = Duration{0};
         }
         const auto space = framer_.prepare(read_chunk);
@@ -442,6 +453,12 @@ private:
             co_return false;
         }
         auto [ec, n] = *read;
+        if (woken_for_shutdown(ec)) {
+            // One in the middle of sending a message gets to finish it.
+            if (!framer_.buffered().empty()) co_return co_await read_client(timeout);
+            co_await fail("57P01", "pgmarina is shutting down");
+            co_return false;
+        }
         if (ec) {
             end_reason_ = "client unexpected eof";
             co_return false;
@@ -449,6 +466,12 @@ private:
         framer_.commit(n);
         activity_->received(n);
         co_return true;
+    }
+
+    // The shutdown woke a client idle between transactions (ClientRegistry::close_idle).
+    bool woken_for_shutdown(const boost::system::error_code& ec) const {
+        return ec == asio::error::operation_aborted && !server_ &&
+               runtime_.closing_clients.load(std::memory_order_relaxed);
     }
 
     asio::awaitable<bool> read_server() {
@@ -893,6 +916,7 @@ private:
     bool settle() {
         if (!server_ || mode_ == PoolMode::session || !server_->tracker().releasable()) return true;
         release_server(reset_or_clean());
+        served_ = true;
         return true;
     }
 
@@ -979,6 +1003,9 @@ private:
     bool loss_untold_ = false;
     // A SET ran: the server's settings beyond the tracked ones are the client's now.
     bool server_dirty_ = false;
+    // A transaction of this client ended and gave its server back: the client is between
+    // transactions.
+    bool served_ = false;
     // The rest of a long client message goes nowhere (late CopyData).
     bool dropping_ = false;
     bool long_server_message_forwarded_ = false;

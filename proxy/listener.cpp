@@ -97,6 +97,62 @@ void start_session(ClientSocket socket, Runtime& runtime, int worker, std::strin
                    [id](std::exception_ptr e) { log::failure("C-" + std::to_string(id), e); });
 }
 
+// A TCP client accepted on `worker`'s acceptor gets its session there.
+void serve_tcp(tcp::socket socket, Runtime& runtime, int worker) {
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    set_keepalive(socket.native_handle(), runtime.config()->settings);
+    const auto peer = socket.remote_endpoint(ignored);
+    const auto protocol = asio::generic::stream_protocol(peer.protocol().family(), IPPROTO_TCP);
+    const auto executor = socket.get_executor();
+    const auto handle = socket.release(ignored);
+    if (ignored) return;
+    start_session(ClientSocket(executor, protocol, handle), runtime, worker,
+                  peer.address().to_string() + ":" + std::to_string(peer.port()));
+}
+
+// A Unix socket client goes to the workers in turn.
+void serve_unix(asio::local::stream_protocol::socket socket, Runtime& runtime) {
+    const int worker = runtime.workers.pick();
+    const auto& executor = runtime.workers.executors[static_cast<std::size_t>(worker)];
+    boost::system::error_code released;
+    const auto handle = socket.release(released);
+    if (released) return;
+    start_session(ClientSocket(executor, asio::generic::stream_protocol(AF_UNIX, 0), handle),
+                  runtime, worker, "unix");
+}
+
+// Accepts until the acceptor is closed (Listeners::stop or close).
+template <class Acceptor, class Serve>
+asio::awaitable<void> accept_loop(Acceptor& acceptor, std::string where, Serve serve) {
+    spare_descriptor();
+    while (acceptor.is_open()) {
+        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+        if (!ec) {
+            serve(std::move(socket));
+            continue;
+        }
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        co_await after_accept_error(ec, acceptor.native_handle(), where);
+    }
+}
+
+// What the kernel has queued for `acceptor` is served, then it closes: a connection left in
+// the queue of a closed listener would be reset, not handed to another process on the port.
+// Runs on the acceptor's worker, between two steps of its accept loop, which then ends.
+template <class Acceptor, class Serve>
+void drain_and_close(Acceptor& acceptor, Serve serve) {
+    boost::system::error_code ec;
+    if (!acceptor.is_open()) return;
+    acceptor.non_blocking(true, ec);
+    while (!ec) {
+        typename Acceptor::protocol_type::socket socket{acceptor.get_executor()};
+        acceptor.accept(socket, ec);
+        if (!ec) serve(std::move(socket));
+    }
+    acceptor.close(ec);
+}
+
 } // namespace
 
 boost::system::error_code open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
@@ -113,49 +169,61 @@ boost::system::error_code open_acceptor(tcp::acceptor& acceptor, const tcp::endp
     return ec;
 }
 
-asio::awaitable<void> accept_clients(tcp::acceptor acceptor, Runtime& runtime, int worker) {
-    const auto executor = co_await asio::this_coro::executor;
+void Listeners::add_tcp(tcp::acceptor acceptor, int worker) {
+    tcp_.push_back(std::make_unique<tcp::acceptor>(std::move(acceptor)));
+    tcp_workers_.push_back(worker);
+    auto& added = *tcp_.back();
     std::ostringstream where;
-    where << acceptor.local_endpoint();
-    spare_descriptor();
-    for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
-        if (ec == asio::error::operation_aborted) co_return;
-        if (ec) {
-            co_await after_accept_error(ec, acceptor.native_handle(), where.str());
-            continue;
-        }
-        boost::system::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        set_keepalive(socket.native_handle(), runtime.config()->settings);
-        const auto peer = socket.remote_endpoint(ignored);
-        const auto protocol = asio::generic::stream_protocol(peer.protocol().family(), IPPROTO_TCP);
-        const auto handle = socket.release(ignored);
-        if (ignored) continue;
-        start_session(ClientSocket(executor, protocol, handle), runtime, worker,
-                      peer.address().to_string() + ":" + std::to_string(peer.port()));
-    }
+    where << added.local_endpoint();
+    Runtime& runtime = runtime_;
+    asio::co_spawn(added.get_executor(),
+                   accept_loop(added, where.str(),
+                               [&runtime, worker](tcp::socket socket) {
+                                   serve_tcp(std::move(socket), runtime, worker);
+                               }),
+                   [](std::exception_ptr e) { log::failure("accept loop", e); });
 }
 
-asio::awaitable<void> accept_unix_clients(asio::local::stream_protocol::acceptor acceptor,
-                                          Runtime& runtime) {
-    const std::string where = acceptor.local_endpoint().path();
-    spare_descriptor();
-    for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
-        if (ec == asio::error::operation_aborted) co_return;
-        if (ec) {
-            co_await after_accept_error(ec, acceptor.native_handle(), where);
-            continue;
+void Listeners::add_unix(asio::local::stream_protocol::acceptor acceptor) {
+    unix_ = std::make_unique<asio::local::stream_protocol::acceptor>(std::move(acceptor));
+    Runtime& runtime = runtime_;
+    asio::co_spawn(unix_->get_executor(),
+                   accept_loop(*unix_, unix_->local_endpoint().path(),
+                               [&runtime](asio::local::stream_protocol::socket socket) {
+                                   serve_unix(std::move(socket), runtime);
+                               }),
+                   [](std::exception_ptr e) { log::failure("unix accept loop", e); });
+}
+
+void Listeners::stop() {
+    std::call_once(stopped_, [this] {
+        log::info("closing the listening sockets");
+        Runtime& runtime = runtime_;
+        for (std::size_t i = 0; i < tcp_.size(); ++i) {
+            tcp::acceptor& acceptor = *tcp_[i];
+            const int worker = tcp_workers_[i];
+            asio::post(acceptor.get_executor(), [&acceptor, &runtime, worker] {
+                drain_and_close(acceptor, [&runtime, worker](tcp::socket socket) {
+                    serve_tcp(std::move(socket), runtime, worker);
+                });
+            });
         }
-        const int worker = runtime.workers.pick();
-        const auto& executor = runtime.workers.executors[static_cast<std::size_t>(worker)];
-        boost::system::error_code released;
-        const auto handle = socket.release(released);
-        if (released) continue;
-        start_session(ClientSocket(executor, asio::generic::stream_protocol(AF_UNIX, 0), handle),
-                      runtime, worker, "unix");
-    }
+        if (unix_) {
+            auto& acceptor = *unix_;
+            asio::post(acceptor.get_executor(), [&acceptor, &runtime] {
+                drain_and_close(acceptor, [&runtime](asio::local::stream_protocol::socket socket) {
+                    serve_unix(std::move(socket), runtime);
+                });
+            });
+        }
+    });
+}
+
+void Listeners::close() {
+    boost::system::error_code ignored;
+    for (auto& acceptor : tcp_)
+        acceptor->close(ignored);
+    if (unix_) unix_->close(ignored);
 }
 
 } // namespace proxy

@@ -96,8 +96,12 @@ struct Runtime {
     std::atomic<std::uint64_t> route_turns{0};
     // SHUTDOWN from the console. Set by run() before any worker runs.
     std::function<void(ShutdownMode)> shutdown;
-    // A graceful shutdown is under way: new clients are refused, /readyz says no.
+    // A graceful shutdown is under way (shutdown.hpp): /readyz says no. Waiting for clients,
+    // they are closed at a transaction boundary (closing_clients); waiting for servers, logins
+    // are refused (refusing_logins).
     std::atomic<bool> shutting_down{false};
+    std::atomic<bool> closing_clients{false};
+    std::atomic<bool> refusing_logins{false};
     // Publishes `topology`. Last: its thread uses the members above until it is destroyed.
     HostWatch host_watch;
 

@@ -54,7 +54,8 @@ boost::system::result<std::vector<tcp::endpoint>> resolve_listen_address(const E
     return std::vector{results.begin()->endpoint()};
 }
 
-bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers) {
+bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers,
+                Listeners& listeners) {
     for (const auto& address : runtime.config()->settings.listen) {
         const auto endpoints = resolve_listen_address(address);
         if (!endpoints) {
@@ -69,9 +70,7 @@ bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers)
                     log::error("could not listen on ", endpoint, ": ", ec.message());
                     return false;
                 }
-                asio::co_spawn(workers[i]->io,
-                               accept_clients(std::move(acceptor), runtime, static_cast<int>(i)),
-                               [](std::exception_ptr e) { log::failure("accept loop", e); });
+                listeners.add_tcp(std::move(acceptor), static_cast<int>(i));
             }
             log::info("listening on ", endpoint);
         }
@@ -81,13 +80,14 @@ bool listen_tcp(Runtime& runtime, std::vector<std::unique_ptr<Worker>>& workers)
 
 // PostgreSQL's socket name, so that `psql -h DIR -p PORT` finds us: DIR/.s.PGSQL.PORT, the
 // port being the first listen address's (PgBouncer's listen_port).
-bool listen_unix(Runtime& runtime, asio::io_context& io) {
+bool listen_unix(Runtime& runtime, asio::io_context& io, Listeners& listeners) {
     const Settings& settings = runtime.config()->settings;
     if (settings.unix_socket_dir.empty()) return true;
     const std::uint16_t port = listen_port(settings);
     const auto path =
         std::filesystem::path(settings.unix_socket_dir) / (".s.PGSQL." + std::to_string(port));
-    // A file left by a process that died; the TCP port, bound first, proves none runs now.
+    // A file left by a process that died, or the socket of the pgmarina this one replaces in a
+    // rolling restart (sharing the TCP port through SO_REUSEPORT): new clients come here now.
     std::error_code ignored;
     std::filesystem::remove(path, ignored);
     asio::local::stream_protocol::acceptor acceptor{io};
@@ -100,8 +100,7 @@ bool listen_unix(Runtime& runtime, asio::io_context& io) {
         log::error("could not listen on ", path.string(), ": ", ec.message());
         return false;
     }
-    asio::co_spawn(io, accept_unix_clients(std::move(acceptor), runtime),
-                   [](std::exception_ptr e) { log::failure("unix accept loop", e); });
+    listeners.add_unix(std::move(acceptor));
     log::info("listening on ", path.string());
     return true;
 }
@@ -166,7 +165,11 @@ int run(std::shared_ptr<const Config> config) {
     }
     Runtime runtime{config, std::move(files.users), std::move(files.hba), std::move(files.tls),
                     std::move(executors)};
-    if (!listen_tcp(runtime, workers) || !listen_unix(runtime, workers.front()->io)) return 1;
+    Listeners listeners{runtime};
+    if (!listen_tcp(runtime, workers, listeners) ||
+        !listen_unix(runtime, workers.front()->io, listeners)) {
+        return 1;
+    }
     auto metrics = serve_metrics(runtime);
     if (!metrics) return 1;
     asio::co_spawn(workers.front()->io, runtime.pools.run_janitor(),
@@ -177,7 +180,8 @@ int run(std::shared_ptr<const Config> config) {
     asio::signal_set signals{main_io};
     for (const int signal : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2})
         signals.add(signal);
-    Shutdown shutdown{main_io, runtime, [&] {
+    Shutdown shutdown{main_io, runtime, [&listeners] { listeners.stop(); },
+                      [&] {
                           for (auto& worker : workers)
                               worker->io.stop();
                           signals.cancel();
@@ -199,6 +203,9 @@ int run(std::shared_ptr<const Config> config) {
     main_io.run();
     for (auto& worker : workers)
         worker->thread.join();
+    // Closed while every io_context still has its services: a listener still open when they
+    // shut down would be deregistered from a reactor that already let it go.
+    listeners.close();
     // Destroying an io_context destroys its pending handlers: sessions, which use `runtime` and
     // may own the last reference to a pool whose parked servers' sockets belong to another
     // worker's io_context. Destroyed with the io_contexts, one after another, a session would

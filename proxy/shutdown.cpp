@@ -26,7 +26,13 @@ void Shutdown::begin(ShutdownMode mode) {
         }
         watching_ = true;
         runtime_.shutting_down = true;
-        if (mode == ShutdownMode::wait_for_servers) runtime_.switches.pause("");
+        if (mode == ShutdownMode::wait_for_servers) {
+            runtime_.refusing_logins = true;
+            runtime_.switches.pause("");
+        } else {
+            runtime_.closing_clients = true;
+        }
+        stop_listening_();
         log::info(mode == ShutdownMode::wait_for_servers
                       ? "shutting down once no server is in use"
                       : "shutting down once every client has left");
@@ -50,12 +56,17 @@ bool Shutdown::condition_met(ShutdownMode mode) const {
 
 asio::awaitable<void> Shutdown::watch(ShutdownMode mode) {
     const auto timeout = runtime_.config()->settings.shutdown_timeout;
-    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    const auto began = std::chrono::steady_clock::now();
+    const auto give_up = began + timeout;
     asio::steady_timer timer{main_};
     while (!stopped_ && !condition_met(mode)) {
-        if (timeout.count() > 0 && std::chrono::steady_clock::now() >= give_up) {
+        const auto now = std::chrono::steady_clock::now();
+        if (timeout.count() > 0 && now >= give_up) {
             log::info("shutdown_timeout reached");
             break;
+        }
+        if (mode == ShutdownMode::wait_for_clients && now - began >= idle_grace) {
+            runtime_.sessions.close_idle(ClientInfo::Clock::now() - idle_grace);
         }
         timer.expires_after(std::chrono::milliseconds(100));
         co_await timer.async_wait(nothrow);

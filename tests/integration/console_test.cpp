@@ -603,7 +603,7 @@ TEST_SUITE("console") {
         CHECK_FALSE(connect("scram_user", "added").ok());
     }
 
-    TEST_CASE("SIGTERM waits for clients, refusing new ones; SIGUSR1 pauses, SIGUSR2 resumes") {
+    TEST_CASE("SIGTERM waits for clients and stops listening; SIGUSR1 pauses, SIGUSR2 resumes") {
         PGMARINA_LOG_ON_FAILURE();
         const std::uint16_t port = PgmarinaProcess::free_port();
         PgmarinaProcess own{config_for(setup().cluster, port, PgmarinaProcess::free_port()), port};
@@ -629,9 +629,10 @@ TEST_SUITE("console") {
         REQUIRE(client->exec("SELECT 1").ok());
         REQUIRE(::kill(own.pid(), SIGTERM) == 0);
         std::this_thread::sleep_for(300ms);
+        // Nothing listens any more (restart_test.cpp: another process on the port takes over).
         const auto refused = connect("app");
         CHECK_FALSE(refused.ok());
-        CHECK(refused.sqlstate() == "57P01");
+        CHECK(refused.sqlstate().empty());
         CHECK(client->exec("SELECT 2").ok()); // the clients already in are served
         CHECK_FALSE(exited(own.pid()));
         client.reset();

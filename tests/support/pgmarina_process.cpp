@@ -161,10 +161,24 @@ bool PgmarinaProcess::running() {
     if (pid_ <= 0) return false;
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         pid_ = -1;
         return false;
     }
     return true;
+}
+
+void PgmarinaProcess::signal(int signal) const {
+    if (pid_ > 0) ::kill(pid_, signal);
+}
+
+std::optional<int> PgmarinaProcess::wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(10ms);
+    }
+    return exit_code_;
 }
 
 std::string PgmarinaProcess::conninfo(std::string_view user, std::string_view password,

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,11 @@ public:
                                        std::string_view dbname) const;
     // True while the process has not exited.
     [[nodiscard]] bool running();
+    // Sends `signal` (SIGTERM for a graceful shutdown, say) to the process.
+    void signal(int signal) const;
+    // Waits up to `timeout` for the process to exit: its exit code (-1 when a signal ended it),
+    // or std::nullopt while it still runs. Asked again after the exit, the same code.
+    [[nodiscard]] std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     // What pgmarina wrote to stderr so far.
     [[nodiscard]] std::string log() const;
 
@@ -57,6 +63,7 @@ private:
     std::filesystem::path dir_;
     std::uint16_t port_;
     pid_t pid_ = -1;
+    std::optional<int> exit_code_;
 };
 
 } // namespace support
