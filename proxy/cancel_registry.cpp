@@ -1,5 +1,6 @@
 #include "proxy/cancel_registry.hpp"
 
+#include "proxy/cancel_peering.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server_pool.hpp"
@@ -35,7 +36,7 @@ std::optional<ServerLink> CancelTarget::current() const {
     return link_;
 }
 
-CancelKey CancelRegistry::add(std::shared_ptr<CancelTarget> target) {
+CancelKey CancelRegistry::add(std::shared_ptr<CancelTarget> target, int peer_id) {
     for (;;) {
         std::array<unsigned char, 8> random{};
         if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
@@ -44,7 +45,7 @@ CancelKey CancelRegistry::add(std::shared_ptr<CancelTarget> target) {
         CancelKey key;
         std::uint32_t pid = 0;
         std::memcpy(&pid, random.data(), 4);
-        key.process_id = static_cast<std::int32_t>(pid & 0x7fff'ffffU);
+        key.process_id = make_process_id(pid, peer_id);
         std::memcpy(key.secret.data(), random.data() + 4, 4);
         std::lock_guard lock{mutex_};
         if (targets_.try_emplace(key.packed(), target).second) return key;

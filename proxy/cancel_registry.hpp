@@ -57,9 +57,10 @@ private:
 
 class CancelRegistry {
 public:
-    // A fresh random key for `target`, unique among the live ones. The process id's sign bit is
-    // clear: some tools choke on negative PIDs (PgBouncer, proto.c).
-    [[nodiscard]] CancelKey add(std::shared_ptr<CancelTarget> target);
+    // A fresh random key for `target`, unique among the live ones, carrying `peer_id` (0: no
+    // peering) as cancel_peering.hpp lays it out. The process id's sign bit is clear: some
+    // tools choke on negative PIDs (PgBouncer, proto.c).
+    [[nodiscard]] CancelKey add(std::shared_ptr<CancelTarget> target, int peer_id = 0);
     void remove(const CancelKey& key);
     [[nodiscard]] std::shared_ptr<CancelTarget> find(const CancelKey& key) const;
 

@@ -1,6 +1,7 @@
 #include "proxy/client_session.hpp"
 
 #include "proxy/admin_console.hpp"
+#include "proxy/cancel_peering.hpp"
 #include "proxy/admin_session.hpp"
 #include "proxy/client_activity.hpp"
 #include "proxy/client_auth.hpp"
@@ -323,14 +324,28 @@ private:
             wire::be::ParameterStatus{parameter.name, value}.encode(writer);
         }
         cancel_target_ = std::make_shared<CancelTarget>();
-        cancel_key_ = runtime_.cancels.add(cancel_target_);
+        cancel_key_ = runtime_.cancels.add(cancel_target_, config_->settings.peer_id);
         wire::be::BackendKeyData{cancel_key_->process_id, cancel_key_->secret}.encode(writer);
         wire::be::ReadyForQuery::idle().encode(writer);
         co_return co_await write_all(client_, writer.bytes());
     }
 
     asio::awaitable<void> forward_cancel(const CancelKey& key) {
-        const auto target = runtime_.cancels.find(key);
+        const auto route = route_cancel(key, config_->settings.peer_id, config_->peers);
+        if (route.kind == CancelRoute::Kind::forward) {
+            if (!co_await send_cancel_to_peer(route.peer, route.key,
+                                              config_->settings.cancel_wait_timeout)) {
+                log::warning(name(), " cancel request could not be forwarded to peer ",
+                             route.owner, " at ", route.peer.to_string());
+            }
+            co_return;
+        }
+        if (route.kind == CancelRoute::Kind::drop) {
+            log::info(name(), " cancel request for peer ", route.owner,
+                      key_forwarded(key) ? ", forwarded already" : ", which is not in [peers]");
+            co_return;
+        }
+        const auto target = runtime_.cancels.find(route.key);
         if (!target) {
             log::info(name(), " cancel request for an unknown key");
             co_return;

@@ -16,8 +16,8 @@ namespace proxy {
 
 namespace {
 
-constexpr std::array<std::string_view, 4> section_names{"databases", "metrics", "pgmarina",
-                                                        "users"};
+constexpr std::array<std::string_view, 5> section_names{"databases", "metrics", "peers",
+                                                        "pgmarina", "users"};
 
 // The names of the admin console; a [databases] entry may not shadow them.
 constexpr std::array<std::string_view, 2> admin_databases{"pgbouncer", "pgmarina"};
@@ -108,6 +108,26 @@ void decode_named_tables(const toml::node& node, std::string_view parent,
     }
 }
 
+// [peers]: one sub-table per instance, named by its peer_id.
+void decode_peers(const toml::node& node, std::map<int, Endpoint>& out, Diagnostics& diag) {
+    std::map<std::string, PeerConfig, std::less<>> peers;
+    decode_named_tables(node, "peers", peer_keys(), peers, diag);
+    const toml::table* table = node.as_table();
+    for (const auto& [name, peer] : peers) {
+        int id = 0;
+        const bool digits = !name.empty() && name.size() <= 5 &&
+                            std::all_of(name.begin(), name.end(),
+                                        [](char c) { return c >= '0' && c <= '9'; });
+        if (digits) id = std::stoi(name);
+        if (id < 1 || id > 16383) {
+            diag.error(table->get(name)->source(),
+                       section_label("peers", name) + ": a peer is named by its peer_id, 1 to 16383");
+            continue;
+        }
+        out.emplace(id, peer.host);
+    }
+}
+
 Config decode_document(const toml::table& root, Diagnostics& diag) {
     Config config;
     for (auto&& [name, node] : root) {
@@ -123,6 +143,8 @@ Config decode_document(const toml::table& root, Diagnostics& diag) {
             decode_named_tables(node, "databases", database_keys(), config.databases, diag);
         } else if (name == "users") {
             decode_named_tables(node, "users", user_keys(), config.users, diag);
+        } else if (name == "peers") {
+            decode_peers(node, config.peers, diag);
         } else {
             report_unknown_section(name, diag);
         }
@@ -159,6 +181,11 @@ void validate(const Config& config, const toml::table& root, Diagnostics& diag) 
     }
     if (s.auth_type == AuthType::hba && s.auth_hba_file.empty()) {
         diag.error(where(global, "auth_type"), "auth_type \"hba\" needs auth_hba_file");
+    }
+
+    if (!config.peers.empty() && s.peer_id == 0) {
+        diag.error(table_or_empty(root, "peers").source(),
+                   "[peers] needs this instance's peer_id in [pgmarina]");
     }
 
     const toml::table& databases = table_or_empty(root, "databases");

@@ -169,6 +169,8 @@ struct Settings {
     std::string health_check_dbname = "postgres";
     Duration health_check_interval = std::chrono::seconds{1};
     Duration health_check_timeout = std::chrono::seconds{2};
+    // This instance's id among its [peers] (cancel_peering.hpp); 0: no peering.
+    int peer_id = 0;
 
     friend bool operator==(const Settings&, const Settings&) = default;
 };
@@ -220,12 +222,21 @@ struct UserConfig {
     friend bool operator==(const UserConfig&, const UserConfig&) = default;
 };
 
+// [peers.<peer_id>]: another pgmarina instance behind the same address, to which CancelRequests
+// for its clients are forwarded (cancel_peering.hpp).
+struct PeerConfig {
+    Endpoint host;
+
+    friend bool operator==(const PeerConfig&, const PeerConfig&) = default;
+};
+
 struct Config {
     std::filesystem::path source; // the file it was read from; empty for the built-in defaults
     Settings settings;
     MetricsSettings metrics;
     std::map<std::string, DatabaseConfig, std::less<>> databases;
     std::map<std::string, UserConfig, std::less<>> users;
+    std::map<int, Endpoint> peers; // by peer_id
 
     friend bool operator==(const Config&, const Config&) = default;
 };

@@ -217,6 +217,13 @@ constexpr std::array global_table{
     key<&Settings::health_check_timeout>(
         "health_check_timeout", "pgmarina only: bound on a probe's login and on its query")
         .at_least(micros(std::chrono::milliseconds{100})),
+    key<&Settings::peer_id>(
+        "peer_id",
+        "Id of this instance in [peers] (1-16383), carried in the cancel keys it issues; 0: no "
+        "peering")
+        .restart()
+        .at_least(0)
+        .at_most(16383),
 };
 
 constexpr std::array metrics_table{
@@ -304,6 +311,13 @@ constexpr std::array user_table{
         .default_doc("[pgmarina] max_user_connections"),
 };
 
+constexpr std::array peer_table{
+    key<&PeerConfig::host>("host", "The instance's own address, \"host:port\" (port 6432 if omitted)")
+        .required()
+        .server_address(6432)
+        .default_doc("required"),
+};
+
 std::size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::size_t> row(b.size() + 1);
     std::iota(row.begin(), row.end(), std::size_t{0});
@@ -372,6 +386,10 @@ std::span<const KeyInfo<UserConfig>> user_keys() {
     return user_table;
 }
 
+std::span<const KeyInfo<PeerConfig>> peer_keys() {
+    return peer_table;
+}
+
 std::string unknown_key_message(std::string_view key, std::string_view where,
                                 std::span<const std::string_view> known) {
     std::string message = "unknown key '" + std::string(key) + "' " + std::string(where);
@@ -418,6 +436,13 @@ std::string settings_reference_markdown() {
         "Optional per-user settings, which win over the database's. A user without a password "
         "here is looked up in auth_file.",
         user_keys());
+    append_section<PeerConfig>(
+        out, "[peers.<peer_id>]",
+        "The pgmarina instances sharing clients with this one (behind one Service or load "
+        "balancer), each named by its peer_id. A CancelRequest that reaches the wrong instance is "
+        "forwarded to the one that issued the key, once. The instance's own entry is ignored, so "
+        "every instance can read the same list.",
+        peer_keys());
     out.pop_back(); // one newline at the end, not a blank line
     return out;
 }

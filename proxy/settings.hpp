@@ -100,6 +100,7 @@ key(std::string_view name, std::string_view description) {
 [[nodiscard]] std::span<const KeyInfo<MetricsSettings>> metrics_keys(); // [metrics]
 [[nodiscard]] std::span<const KeyInfo<DatabaseConfig>> database_keys(); // [databases.<name>]
 [[nodiscard]] std::span<const KeyInfo<UserConfig>> user_keys();         // [users.<name>]
+[[nodiscard]] std::span<const KeyInfo<PeerConfig>> peer_keys();         // [peers.<peer_id>]
 
 // "unknown key 'pool_mdoe' in [pgmarina]; did you mean 'pool_mode'?", where `where` is
 // "in [pgmarina]". The suggestion is the closest known name, offered only for a likely typo.

@@ -97,6 +97,7 @@ TEST_SUITE("proxy.settings") {
         check_table(proxy::metrics_keys());
         check_table(proxy::database_keys());
         check_table(proxy::user_keys());
+        check_table(proxy::peer_keys());
     }
 
     TEST_CASE("every default, written as the reference shows it, parses back to itself") {
