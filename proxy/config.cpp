@@ -183,6 +183,10 @@ void validate(const Config& config, const toml::table& root, Diagnostics& diag) 
         diag.error(where(global, "auth_type"), "auth_type \"hba\" needs auth_hba_file");
     }
 
+    if (s.log_format != "text" && s.log_format != "json") {
+        diag.error(where(global, "log_format"),
+                   "log_format must be \"text\" or \"json\", not \"" + s.log_format + "\"");
+    }
     if (!config.peers.empty() && s.peer_id == 0) {
         diag.error(table_or_empty(root, "peers").source(),
                    "[peers] needs this instance's peer_id in [pgmarina]");

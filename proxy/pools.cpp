@@ -1,5 +1,6 @@
 #include "proxy/pools.hpp"
 
+#include "proxy/log_format.hpp"
 #include "proxy/pool_limits.hpp"
 
 #include <chrono>
@@ -198,14 +199,30 @@ Duration Pools::stats_period() {
 
 void Pools::roll_stats_period() {
     auto totals = traffic_by_database();
-    std::lock_guard lock{period_mutex_};
-    averages_.clear();
-    for (const auto& [database, end] : totals) {
-        const auto start = period_start_.find(database);
-        averages_[database] = period_averages(
-            start == period_start_.end() ? TrafficTotals{} : start->second, end, stats_period());
+    const Duration period = stats_period();
+    TrafficTotals all_start;
+    TrafficTotals all_end;
+    {
+        std::lock_guard lock{period_mutex_};
+        averages_.clear();
+        for (const auto& [database, end] : totals) {
+            const auto start = period_start_.find(database);
+            const TrafficTotals begun =
+                start == period_start_.end() ? TrafficTotals{} : start->second;
+            averages_[database] = period_averages(begun, end, period);
+            all_start += begun;
+            all_end += end;
+        }
+        period_start_ = std::move(totals);
     }
-    period_start_ = std::move(totals);
+    bool log_stats = false;
+    {
+        std::lock_guard lock{mutex_};
+        log_stats = config_->settings.log_stats;
+    }
+    // PgBouncer's log_stats: every database together.
+    if (log_stats) log::info(log::stats_line(period_averages(all_start, all_end, period)));
+    log::flush_repeats();
 }
 
 std::pair<int, int> Pools::database_connections(std::string_view database) {

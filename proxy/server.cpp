@@ -13,6 +13,7 @@
 #include "proxy/http_endpoint.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/log.hpp"
+#include "proxy/log_format.hpp"
 #include "proxy/readiness.hpp"
 #include "proxy/reload.hpp"
 #include "proxy/runtime.hpp"
@@ -150,6 +151,7 @@ boost::system::result<std::unique_ptr<HttpEndpoint>> serve_metrics(Runtime& runt
 } // namespace
 
 int run(std::shared_ptr<const Config> config) {
+    if (const auto format = log::parse_format(config->settings.log_format)) log::set_format(*format);
     auto loaded = load_files(*config);
     if (auto* errors = std::get_if<std::vector<std::string>>(&loaded)) {
         for (const auto& error : *errors)

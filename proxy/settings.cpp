@@ -193,6 +193,12 @@ constexpr std::array global_table{
     key<&Settings::log_connections>("log_connections", "Log successful logins"),
     key<&Settings::log_disconnections>("log_disconnections",
                                        "Log disconnections with their reason"),
+    key<&Settings::log_stats>(
+        "log_stats", "Log a \"stats:\" line of rates and average times every stats_period"),
+    key<&Settings::log_format>(
+        "log_format",
+        "pgmarina only: \"text\" lines as PgBouncer's, or \"json\", one object per line")
+        .restart(),
     key<&Settings::stats_period>("stats_period",
                                  "Period over which SHOW STATS averages are computed")
         .at_least(micros(std::chrono::seconds{1})),
