@@ -638,8 +638,10 @@ private:
         for (;;) {
             const auto version = runtime_.topology.version();
             auto choice = router_->choose(linked_read_only_);
-            if (!choice.pool && choice.decision.host) {
-                // A reload removed the database or the host since the topology was published.
+            if (!choice.pool &&
+                (choice.decision.host || !runtime_.config()->databases.contains(startup_.database))) {
+                // A reload removed the database, or the host since the topology was published:
+                // the client is told at its next transaction (a running one ended on its server).
                 co_await fail("3D000", "no such database: " + startup_.database);
                 co_return false;
             }

@@ -141,7 +141,7 @@ TransactionRouter::replay_floor(const routing::DatabaseTopology& topology) {
 TransactionRouter::Choice TransactionRouter::choose(bool read_only) {
     const routing::DatabaseTopology* topology = this->topology();
     if (!topology) {
-        // A reload removed the database; the pool lookup that follows says so.
+        // A reload removed the database; the session finds it gone from the config.
         return {nullptr, {std::nullopt, routing::Role::unknown, routing::RouteReason::no_primary}};
     }
     routing::RouteRequest request{.read_only = read_only};
