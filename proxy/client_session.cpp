@@ -1,8 +1,8 @@
 #include "proxy/client_session.hpp"
 
 #include "proxy/admin_console.hpp"
-#include "proxy/cancel_peering.hpp"
 #include "proxy/admin_session.hpp"
+#include "proxy/cancel_peering.hpp"
 #include "proxy/client_activity.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/client_startup.hpp"
@@ -335,8 +335,8 @@ private:
         if (route.kind == CancelRoute::Kind::forward) {
             if (!co_await send_cancel_to_peer(route.peer, route.key,
                                               config_->settings.cancel_wait_timeout)) {
-                log::warning(name(), " cancel request could not be forwarded to peer ",
-                             route.owner, " at ", route.peer.to_string());
+                log::warning(name(), " cancel request could not be forwarded to peer ", route.owner,
+                             " at ", route.peer.to_string());
             }
             co_return;
         }
@@ -638,8 +638,8 @@ private:
         for (;;) {
             const auto version = runtime_.topology.version();
             auto choice = router_->choose(linked_read_only_);
-            if (!choice.pool &&
-                (choice.decision.host || !runtime_.config()->databases.contains(startup_.database))) {
+            if (!choice.pool && (choice.decision.host ||
+                                 !runtime_.config()->databases.contains(startup_.database))) {
                 // A reload removed the database, or the host since the topology was published:
                 // the client is told at its next transaction (a running one ended on its server).
                 co_await fail("3D000", "no such database: " + startup_.database);
