@@ -74,7 +74,7 @@ CancelRoute route_cancel(const CancelKey& key, int own_peer_id,
 asio::awaitable<bool> send_cancel_to_peer(Endpoint peer, CancelKey key,
                                           std::chrono::microseconds timeout) {
     const auto sent = co_await within(timeout, deliver(std::move(peer), key));
-    co_return sent && *sent;
+    co_return sent&&* sent;
 }
 
 } // namespace proxy

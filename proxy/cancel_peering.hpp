@@ -44,9 +44,9 @@ struct CancelRoute {
         drop,    // forwarded to us by mistake, or the owner is not in [peers]
     };
     Kind kind = Kind::local;
-    CancelKey key;  // the key to look up (forwarded mark cleared) or to send (marked)
-    int owner = 0;  // the issuing instance, with peering on
-    Endpoint peer;  // for forward
+    CancelKey key; // the key to look up (forwarded mark cleared) or to send (marked)
+    int owner = 0; // the issuing instance, with peering on
+    Endpoint peer; // for forward
 };
 
 // Where a CancelRequest carrying `key` goes, for the instance `own_peer_id` (0: no peering)

@@ -111,7 +111,8 @@ void ClientRegistry::close_idle(ClientInfo::Clock::time_point cutoff) {
         // then changed its state first.
         asio::post(client->executor, [client] {
             boost::system::error_code ignored;
-            if (client->socket && client->state.load(std::memory_order_relaxed) == ClientState::idle)
+            if (client->socket &&
+                client->state.load(std::memory_order_relaxed) == ClientState::idle)
                 client->socket->cancel(ignored);
         });
     }

@@ -16,8 +16,8 @@ namespace proxy {
 
 namespace {
 
-constexpr std::array<std::string_view, 5> section_names{"databases", "metrics", "peers",
-                                                        "pgmarina", "users"};
+constexpr std::array<std::string_view, 5> section_names{"databases", "metrics", "peers", "pgmarina",
+                                                        "users"};
 
 // The names of the admin console; a [databases] entry may not shadow them.
 constexpr std::array<std::string_view, 2> admin_databases{"pgbouncer", "pgmarina"};
@@ -115,13 +115,14 @@ void decode_peers(const toml::node& node, std::map<int, Endpoint>& out, Diagnost
     const toml::table* table = node.as_table();
     for (const auto& [name, peer] : peers) {
         int id = 0;
-        const bool digits = !name.empty() && name.size() <= 5 &&
-                            std::all_of(name.begin(), name.end(),
-                                        [](char c) { return c >= '0' && c <= '9'; });
+        const bool digits =
+            !name.empty() && name.size() <= 5 &&
+            std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
         if (digits) id = std::stoi(name);
         if (id < 1 || id > 16383) {
             diag.error(table->get(name)->source(),
-                       section_label("peers", name) + ": a peer is named by its peer_id, 1 to 16383");
+                       section_label("peers", name) +
+                           ": a peer is named by its peer_id, 1 to 16383");
             continue;
         }
         out.emplace(id, peer.host);

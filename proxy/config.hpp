@@ -160,8 +160,8 @@ struct Settings {
     bool application_name_add_host = false;
     bool log_connections = true;
     bool log_disconnections = true;
-    bool log_stats = true;             // the periodic "stats:" line, every stats_period
-    std::string log_format = "text";   // "text" or "json" (one object per line)
+    bool log_stats = true;           // the periodic "stats:" line, every stats_period
+    std::string log_format = "text"; // "text" or "json" (one object per line)
     Duration stats_period = std::chrono::seconds{60};
     Duration shutdown_timeout = std::chrono::seconds{30};
     // The failover watcher (routing/watcher.hpp); with no health_check_user, hosts are not

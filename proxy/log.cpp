@@ -147,9 +147,9 @@ std::string repeat_key(std::string_view message) {
     const auto name_end = rest.find(' ', 1);
     const std::string_view name = rest.substr(0, name_end);
     const auto colon = name.rfind(':');
-    const bool port = colon != std::string_view::npos && colon + 1 < name.size() &&
-                      std::all_of(name.begin() + static_cast<std::ptrdiff_t>(colon) + 1,
-                                  name.end(), is_digit);
+    const bool port =
+        colon != std::string_view::npos && colon + 1 < name.size() &&
+        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(colon) + 1, name.end(), is_digit);
     std::string key = "C-" + std::string(port ? name.substr(0, colon) : name);
     if (name_end != std::string_view::npos) key += rest.substr(name_end);
     return key;
@@ -190,8 +190,8 @@ std::vector<std::string> RepeatFilter::flush(Clock::time_point now) {
             continue;
         }
         if (it->second.held_back > 0) {
-            lines.push_back(it->second.last + " (repeated " +
-                            std::to_string(it->second.held_back) + " times)");
+            lines.push_back(it->second.last + " (repeated " + std::to_string(it->second.held_back) +
+                            " times)");
         }
         it = entries_.erase(it);
     }

@@ -151,7 +151,8 @@ boost::system::result<std::unique_ptr<HttpEndpoint>> serve_metrics(Runtime& runt
 } // namespace
 
 int run(std::shared_ptr<const Config> config) {
-    if (const auto format = log::parse_format(config->settings.log_format)) log::set_format(*format);
+    if (const auto format = log::parse_format(config->settings.log_format))
+        log::set_format(*format);
     auto loaded = load_files(*config);
     if (auto* errors = std::get_if<std::vector<std::string>>(&loaded)) {
         for (const auto& error : *errors)

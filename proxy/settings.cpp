@@ -217,11 +217,11 @@ constexpr std::array global_table{
     key<&Settings::health_check_dbname>("health_check_dbname",
                                         "pgmarina only: database the watcher's probes log in to")
         .non_empty(),
-    key<&Settings::health_check_interval>(
-        "health_check_interval", "pgmarina only: time between two probes of a host")
+    key<&Settings::health_check_interval>("health_check_interval",
+                                          "pgmarina only: time between two probes of a host")
         .at_least(micros(std::chrono::milliseconds{100})),
-    key<&Settings::health_check_timeout>(
-        "health_check_timeout", "pgmarina only: bound on a probe's login and on its query")
+    key<&Settings::health_check_timeout>("health_check_timeout",
+                                         "pgmarina only: bound on a probe's login and on its query")
         .at_least(micros(std::chrono::milliseconds{100})),
     key<&Settings::peer_id>(
         "peer_id",
@@ -318,7 +318,8 @@ constexpr std::array user_table{
 };
 
 constexpr std::array peer_table{
-    key<&PeerConfig::host>("host", "The instance's own address, \"host:port\" (port 6432 if omitted)")
+    key<&PeerConfig::host>("host",
+                           "The instance's own address, \"host:port\" (port 6432 if omitted)")
         .required()
         .server_address(6432)
         .default_doc("required"),

@@ -31,7 +31,8 @@ void put_message(Bytes& out, char type, std::string_view body) {
 
 // `responses` answers to one select-only query each: 4 messages per response.
 Bytes select_responses(int responses, std::size_t row_bytes) {
-    const std::string_view row_description("\0\x01" "abalance\0\0\0\x40\x06\0\x03\0\0\0\x17\0\x04"
+    const std::string_view row_description("\0\x01"
+                                           "abalance\0\0\0\x40\x06\0\x03\0\0\0\x17\0\x04"
                                            "\xff\xff\xff\xff\0\0",
                                            29);
     std::string data_row("\0\x01", 2);
@@ -65,7 +66,8 @@ std::uint64_t cut_all(wire::Framer& framer, std::span<const std::byte> stream, s
                 if (!piece || !*piece) {
                     break;
                 }
-                checksum += static_cast<unsigned char>((*piece)->frame.type) + (*piece)->bytes.size();
+                checksum +=
+                    static_cast<unsigned char>((*piece)->frame.type) + (*piece)->bytes.size();
             } else {
                 auto frame = framer.next();
                 if (!frame || !*frame) {

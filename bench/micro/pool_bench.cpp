@@ -36,8 +36,8 @@ pool::Limits pgbouncer_defaults() {
 
 struct Pool {
     std::shared_ptr<pool::ServerIds> ids = std::make_shared<pool::ServerIds>();
-    pool::Core core{pool::Key{"app", "alice"}, pgbouncer_defaults(),
-                    std::make_shared<pool::Caps>(), std::make_shared<pool::Caps>(), ids};
+    pool::Core core{pool::Key{"app", "alice"}, pgbouncer_defaults(), std::make_shared<pool::Caps>(),
+                    std::make_shared<pool::Caps>(), ids};
     pool::TimePoint now{};
     std::uint64_t next_waiter = 1;
 

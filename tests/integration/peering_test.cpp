@@ -105,8 +105,8 @@ std::optional<std::pair<std::string, Clock::duration>> outcome(raw::Client& clie
     const auto start = Clock::now();
     std::string sqlstate;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            timeout - (Clock::now() - start));
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(timeout - (Clock::now() - start));
         if (left.count() <= 0) return std::nullopt;
         auto message = client.read(left);
         if (!message) return std::nullopt;

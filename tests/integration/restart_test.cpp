@@ -36,8 +36,8 @@ std::string config_for(const PgCluster& cluster, const std::vector<std::uint16_t
                        std::uint16_t metrics_port) {
     std::string addresses;
     for (const auto port : listen) {
-        addresses += (addresses.empty() ? "\"127.0.0.1:" : ", \"127.0.0.1:") +
-                     std::to_string(port) + "\"";
+        addresses +=
+            (addresses.empty() ? "\"127.0.0.1:" : ", \"127.0.0.1:") + std::to_string(port) + "\"";
     }
     return "[pgmarina]\nlisten = [" + addresses +
            "]\n"
@@ -49,9 +49,9 @@ std::string config_for(const PgCluster& cluster, const std::vector<std::uint16_t
            std::to_string(shutdown_timeout_seconds) +
            "\n"
            "[metrics]\nlisten = \"127.0.0.1:" +
-           std::to_string(metrics_port) + "\"\n[databases.app]\nhosts = [\"127.0.0.1:" +
-           std::to_string(cluster.port(0)) + "\"]\n[users.scram_user]\npassword = \"" +
-           cluster.password("scram_user") + "\"\n";
+           std::to_string(metrics_port) +
+           "\"\n[databases.app]\nhosts = [\"127.0.0.1:" + std::to_string(cluster.port(0)) +
+           "\"]\n[users.scram_user]\npassword = \"" + cluster.password("scram_user") + "\"\n";
 }
 
 struct Setup {
@@ -171,10 +171,10 @@ TEST_SUITE("integration.restart") {
     }
 
     TEST_CASE("a rolling restart under pgbench connecting per transaction: no failed transaction") {
-        const auto init = support::run_command(
-            "PGPASSWORD=" + setup().cluster.password("scram_user") +
-            " pgbench -i -s 1 -q -h 127.0.0.1 -U scram_user -p " +
-            std::to_string(setup().cluster.port(0)) + " app");
+        const auto init =
+            support::run_command("PGPASSWORD=" + setup().cluster.password("scram_user") +
+                                 " pgbench -i -s 1 -q -h 127.0.0.1 -U scram_user -p " +
+                                 std::to_string(setup().cluster.port(0)) + " app");
         REQUIRE_MESSAGE(init.status == 0, init.output);
 
         const std::uint16_t port = PgmarinaProcess::free_port();
