@@ -87,19 +87,6 @@ long status_kb(pid_t pid, std::string_view field) {
     throw std::runtime_error("no " + std::string(field) + " for process " + std::to_string(pid));
 }
 
-// Whether pgmarina runs under AddressSanitizer or ThreadSanitizer (gcc links their runtimes as
-// shared libraries). Their allocators hold freed memory back (ASan's quarantine is 256 MB), so
-// resident memory says nothing about leaks there: LeakSanitizer does that job instead.
-bool sanitized(pid_t pid) {
-    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-    std::string line;
-    while (std::getline(maps, line)) {
-        if (line.find("libasan") != std::string::npos || line.find("libtsan") != std::string::npos)
-            return true;
-    }
-    return false;
-}
-
 long open_files(pid_t pid) {
     long count = 0;
     for ([[maybe_unused]] const auto& entry :
@@ -236,7 +223,7 @@ std::string never_reads(long rss_before_kb) {
     client.send(raw::query("SELECT repeat('x', 1000) FROM generate_series(1, 100000)"));
     std::this_thread::sleep_for(3s);
     const long grown = status_kb(setup().pgmarina.pid(), "VmRSS") - rss_before_kb;
-    if (sanitized(setup().pgmarina.pid())) return "bounded"; // see sanitized()
+    if (setup().pgmarina.sanitized()) return "bounded"; // see PgmarinaProcess::sanitized()
     return grown < 64 * 1024 ? "bounded" : "grew " + std::to_string(grown) + " kB";
 }
 
@@ -536,6 +523,6 @@ TEST_SUITE("integration.hostile") {
         // Resident memory: glibc keeps some freed memory in its arenas, so the bound is not
         // zero; measured growth is under 1 MB. 16 MB over some 900 hostile connections would
         // catch any leak of 18 kB or more per connection (a session's 64 kB buffer, say).
-        if (!sanitized(pid)) CHECK(rss_after - rss_before < 16 * 1024);
+        if (!setup().pgmarina.sanitized()) CHECK(rss_after - rss_before < 16 * 1024);
     }
 }

@@ -273,7 +273,8 @@ TEST_SUITE("integration.load") {
         MESSAGE("pgmarina VmHWM before ", before_kb, " kB, after the 200 MB result ",
                 after_result_kb, " kB (growth ", after_result_kb - before_kb, " kB), result in ",
                 std::chrono::duration_cast<std::chrono::milliseconds>(result_time).count(), " ms");
-        CHECK(after_result_kb - before_kb < 64 * 1024);
+        // Under a sanitizer, freed memory stays resident (see PgmarinaProcess::sanitized).
+        if (!pgmarina.sanitized()) CHECK(after_result_kb - before_kb < 64 * 1024);
 
         // A bounded wait: the query is 20 MB and PostgreSQL answers within a second or two.
         std::string length;
@@ -291,7 +292,7 @@ TEST_SUITE("integration.load") {
         const long after_query_kb = peak_rss_kb(pgmarina.pid());
         MESSAGE("pgmarina VmHWM after the 20 MB query ", after_query_kb, " kB (growth ",
                 after_query_kb - before_kb, " kB)");
-        CHECK(after_query_kb - before_kb < 64 * 1024);
+        if (!pgmarina.sanitized()) CHECK(after_query_kb - before_kb < 64 * 1024);
         CHECK(pgmarina.running());
     }
 }

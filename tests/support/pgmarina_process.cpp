@@ -196,4 +196,14 @@ std::string PgmarinaProcess::log() const {
     return out.str();
 }
 
+bool PgmarinaProcess::sanitized() const {
+    std::ifstream maps("/proc/" + std::to_string(pid_) + "/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        if (line.find("libasan") != std::string::npos || line.find("libtsan") != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
 } // namespace support

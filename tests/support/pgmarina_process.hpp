@@ -55,6 +55,10 @@ public:
     [[nodiscard]] std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     // What pgmarina wrote to stderr so far.
     [[nodiscard]] std::string log() const;
+    // Whether it runs under AddressSanitizer or ThreadSanitizer (gcc links their runtimes as
+    // shared libraries). Their allocators hold freed memory back (ASan's quarantine is 256 MB),
+    // so resident memory says nothing about leaks there: LeakSanitizer does that job instead.
+    [[nodiscard]] bool sanitized() const;
 
 private:
     void stop();
