@@ -75,27 +75,6 @@ std::string pgbench(const std::string& args, int port) {
            std::to_string(port) + " -U scram_user " + args + " app";
 }
 
-// A field of /proc/PID/status, in kB.
-long status_kb(pid_t pid, std::string_view field) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
-            return std::stol(line.substr(field.size() + 1));
-        }
-    }
-    throw std::runtime_error("no " + std::string(field) + " for process " + std::to_string(pid));
-}
-
-long open_files(pid_t pid) {
-    long count = 0;
-    for ([[maybe_unused]] const auto& entry :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-        ++count;
-    }
-    return count;
-}
-
 // The query every case that expects the session to go on sends after its hostile bytes; its
 // DataRow is recognisable whatever came before it.
 constexpr std::string_view probe_text = "hostile-probe";
@@ -222,7 +201,7 @@ std::string never_reads(long rss_before_kb) {
     client.log_in_trusted("scram_user", "app");
     client.send(raw::query("SELECT repeat('x', 1000) FROM generate_series(1, 100000)"));
     std::this_thread::sleep_for(3s);
-    const long grown = status_kb(setup().pgmarina.pid(), "VmRSS") - rss_before_kb;
+    const long grown = support::proc_status_kb(setup().pgmarina.pid(), "VmRSS") - rss_before_kb;
     if (setup().pgmarina.sanitized()) return "bounded"; // see PgmarinaProcess::sanitized()
     return grown < 64 * 1024 ? "bounded" : "grew " + std::to_string(grown) + " kB";
 }
@@ -464,8 +443,8 @@ TEST_SUITE("integration.hostile") {
         REQUIRE_MESSAGE(warm.status == 0, warm.output);
         std::this_thread::sleep_for(500ms);
         const pid_t pid = setup().pgmarina.pid();
-        const long files_before = open_files(pid);
-        const long rss_before = status_kb(pid, "VmRSS");
+        const long files_before = support::open_files(pid);
+        const long rss_before = support::proc_status_kb(pid, "VmRSS");
         MESSAGE("baseline: " << files_before << " open files, VmRSS " << rss_before << " kB");
 
         std::atomic<bool> load_done{false};
@@ -511,14 +490,14 @@ TEST_SUITE("integration.hostile") {
         // for a broken client only lowers the count. The last sessions get a few seconds to
         // finish closing.
         const auto deadline = Clock::now() + 10s;
-        long files_after = open_files(pid);
+        long files_after = support::open_files(pid);
         while (files_after > files_before && Clock::now() < deadline) {
             std::this_thread::sleep_for(200ms);
-            files_after = open_files(pid);
+            files_after = support::open_files(pid);
         }
-        const long rss_after = status_kb(pid, "VmRSS");
+        const long rss_after = support::proc_status_kb(pid, "VmRSS");
         MESSAGE("after: " << files_after << " open files, VmRSS " << rss_after << " kB, peak "
-                          << status_kb(pid, "VmHWM") << " kB");
+                          << support::proc_status_kb(pid, "VmHWM") << " kB");
         CHECK(files_after <= files_before);
         // Resident memory: glibc keeps some freed memory in its arenas, so the bound is not
         // zero; measured growth is under 1 MB. 16 MB over some 900 hostile connections would

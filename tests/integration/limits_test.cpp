@@ -216,25 +216,6 @@ std::string auth_line(const std::string& user, const std::string& secret) {
     return "\"" + user + "\" \"" + secret + "\"\n";
 }
 
-// pgmarina's resident memory, from /proc/PID/status, in kB.
-long resident_kb(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
-    }
-    throw std::runtime_error("no VmRSS for " + std::to_string(pid));
-}
-
-// The descriptors pgmarina has open.
-int open_descriptors(pid_t pid) {
-    int count = 0;
-    for ([[maybe_unused]] const auto& entry :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-        ++count;
-    return count;
-}
-
 // pgmarina's soft RLIMIT_NOFILE, from /proc/PID/limits.
 long descriptor_limit(pid_t pid) {
     std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
@@ -585,7 +566,7 @@ TEST_SUITE("integration.limits") {
         for (auto& conn : existing)
             REQUIRE(conn.exec("COMMIT").ok());
         const long original = descriptor_limit(pid);
-        const int in_use = open_descriptors(pid);
+        const long in_use = support::open_files(pid);
         limit_descriptors(pid, in_use + 2);
 
         // Two more clients fit (three if a descriptor was on its way out when they were
@@ -632,7 +613,7 @@ TEST_SUITE("integration.limits") {
         auto other = proxy.connect();
         REQUIRE_MESSAGE(other.ok(), other.error_message());
         REQUIRE(other.exec("SELECT 1").ok());
-        const long before = resident_kb(pid);
+        const long before = support::proc_status_kb(pid, "VmRSS");
 
         std::optional<pq::Connection> slow = proxy.connect();
         REQUIRE_MESSAGE(slow->ok(), slow->error_message());
@@ -641,7 +622,7 @@ TEST_SUITE("integration.limits") {
                             "SELECT repeat('x', 1000) FROM generate_series(1, 2000000)") == 1);
         long most = before;
         for (auto until = Clock::now() + 4s; Clock::now() < until;) {
-            most = std::max(most, resident_kb(pid));
+            most = std::max(most, support::proc_status_kb(pid, "VmRSS"));
             std::this_thread::sleep_for(100ms);
         }
         MESSAGE("pgmarina VmRSS: " << before << " kB before, at most " << most

@@ -74,16 +74,6 @@ std::string match(const std::string& text, const std::string& pattern) {
     return std::regex_search(text, found, std::regex(pattern)) ? found[1].str() : "";
 }
 
-// The peak resident set size of a process (VmHWM), in kB.
-long peak_rss_kb(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.starts_with("VmHWM:")) return std::stol(line.substr(6));
-    }
-    throw std::runtime_error("no VmHWM for process " + std::to_string(pid));
-}
-
 // The next result of a query in flight, waiting at most until deadline; nullptr once the query
 // is done. Throws on timeout.
 PGresult* next_result(PGconn* conn, Clock::time_point deadline) {
@@ -245,7 +235,7 @@ TEST_SUITE("integration.load") {
         auto conn = pq::Connection::connect(conninfo(pgmarina));
         REQUIRE_MESSAGE(conn.ok(), conn.error_message());
         REQUIRE(conn.exec("SELECT 1").ok()); // the pool and its server exist before measuring
-        const long before_kb = peak_rss_kb(pgmarina.pid());
+        const long before_kb = support::proc_status_kb(pgmarina.pid(), "VmHWM");
 
         PGconn* native = conn.native();
         const auto started = Clock::now();
@@ -269,7 +259,7 @@ TEST_SUITE("integration.load") {
         CHECK_MESSAGE(error.empty(), error);
         CHECK(rows == 200);
         CHECK(bytes == 200'000'000);
-        const long after_result_kb = peak_rss_kb(pgmarina.pid());
+        const long after_result_kb = support::proc_status_kb(pgmarina.pid(), "VmHWM");
         MESSAGE("pgmarina VmHWM before ", before_kb, " kB, after the 200 MB result ",
                 after_result_kb, " kB (growth ", after_result_kb - before_kb, " kB), result in ",
                 std::chrono::duration_cast<std::chrono::milliseconds>(result_time).count(), " ms");
@@ -289,7 +279,7 @@ TEST_SUITE("integration.load") {
             FAIL_CHECK("20 MB query: " << std::string(e.what()));
         }
         CHECK(length == "20000000");
-        const long after_query_kb = peak_rss_kb(pgmarina.pid());
+        const long after_query_kb = support::proc_status_kb(pgmarina.pid(), "VmHWM");
         MESSAGE("pgmarina VmHWM after the 20 MB query ", after_query_kb, " kB (growth ",
                 after_query_kb - before_kb, " kB)");
         if (!pgmarina.sanitized()) CHECK(after_query_kb - before_kb < 64 * 1024);

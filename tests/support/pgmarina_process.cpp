@@ -206,4 +206,24 @@ bool PgmarinaProcess::sanitized() const {
     return false;
 }
 
+long proc_status_kb(pid_t pid, std::string_view field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
+            return std::stol(line.substr(field.size() + 1));
+        }
+    }
+    throw std::runtime_error("no " + std::string(field) + " for process " + std::to_string(pid));
+}
+
+long open_files(pid_t pid) {
+    long count = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        ++count;
+    }
+    return count;
+}
+
 } // namespace support

@@ -24,6 +24,11 @@
 
 namespace support {
 
+// A field of /proc/PID/status in kB ("VmRSS", "VmHWM"); throws when the process has none.
+[[nodiscard]] long proc_status_kb(pid_t pid, std::string_view field);
+// The descriptors a process has open (/proc/PID/fd).
+[[nodiscard]] long open_files(pid_t pid);
+
 class PgmarinaProcess {
 public:
     // A loopback TCP port nobody listens on right now, for the config's `listen`.
