@@ -658,7 +658,7 @@ private:
                     linked_role_ = choice.decision.role;
                     co_return true;
                 }
-                failure = std::move(acquired.error());
+                failure = acquired.error();
                 // A host that cannot be reached, or that is shutting down or starting up, may
                 // be failing over: the watcher looks at once, and the transaction waits for
                 // what it finds. Other refusals (a password, a limit) are final.
