@@ -14,8 +14,19 @@ import sys
 
 DOCTEST = re.compile(
     r"\[doctest\] test cases:\s*(\d+) \|\s*(\d+) passed \|\s*(\d+) failed \|\s*(\d+) skipped")
-# doctest prints this header only above a failing case (we never run it with -s).
-FAILED_CASE = re.compile(r"^TEST CASE:\s+(.*)$", re.MULTILINE)
+# doctest reports each failed check, a MESSAGE or a WARN in a block under a line of '=' that
+# names the test case; a failed check's block holds "ERROR:" (or "FATAL ERROR:").
+CASE = re.compile(r"^TEST CASE:\s+(.*)$", re.MULTILINE)
+ERROR = re.compile(r": (FATAL )?ERROR:")
+
+
+def failed_cases(stdout: str) -> list[str]:
+    cases = []
+    for block in re.split(r"^={20,}$", stdout, flags=re.MULTILINE):
+        case = CASE.search(block)
+        if case and ERROR.search(block) and case.group(1) not in cases:
+            cases.append(case.group(1))
+    return cases
 
 
 def count(log: pathlib.Path, failures: list[str]) -> tuple[int, int, int]:
@@ -29,7 +40,7 @@ def count(log: pathlib.Path, failures: list[str]) -> tuple[int, int, int]:
         if summaries:
             _, p, f, s = (int(x) for x in summaries[-1])
             passed, failed, skipped = passed + p, failed + f, skipped + s
-            failures += [f"{where}: {case}" for case in dict.fromkeys(FAILED_CASE.findall(stdout))]
+            failures += [f"{where}: {case}" for case in failed_cases(stdout)]
             if result not in ("OK", "EXPECTEDFAIL") and f == 0:
                 failed += 1
                 failures.append(f"{where}: {result} after the cases passed")

@@ -627,6 +627,10 @@ TEST_SUITE("console") {
         std::optional<pq::Connection> client = connect("app");
         REQUIRE(client->ok());
         REQUIRE(client->exec("SELECT 1").ok());
+        // A transaction that ends once the shutdown has begun closes its client (57P01 after
+        // its ReadyForQuery); this client must be idle before it: its session looks at the
+        // shutdown a little after the client has read the ReadyForQuery (longer under ASan).
+        std::this_thread::sleep_for(100ms);
         REQUIRE(::kill(own.pid(), SIGTERM) == 0);
         std::this_thread::sleep_for(300ms);
         // Nothing listens any more (restart_test.cpp: another process on the port takes over).
