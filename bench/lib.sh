@@ -9,6 +9,10 @@
 
 bench_pool=${POOL:-20}
 bench_pids=()
+# A command the proxies run under (bench/instructions.sh: valgrind), and how long their port may
+# take to open.
+bench_wrap=()
+bench_wait_seconds=10
 
 # The fds a proxy or pgbench with 5000+ clients needs; the hard limit may be lower in containers.
 ulimit -n "$(ulimit -Hn)"
@@ -17,8 +21,8 @@ bench_free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-bench_wait_port() { # PORT: until something accepts on 127.0.0.1:PORT (10 s at most)
-    for _ in $(seq 100); do
+bench_wait_port() { # PORT: until something accepts on 127.0.0.1:PORT (bench_wait_seconds)
+    for _ in $(seq $((bench_wait_seconds * 10))); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.1
     done
@@ -74,7 +78,7 @@ listen = ""
 [databases.$DATABASE]
 hosts = ["127.0.0.1:$PRIMARY_PORT"]
 TOML
-    "$binary" -c "$work/$name.toml" >"$work/$name.log" 2>&1 &
+    "${bench_wrap[@]}" "$binary" -c "$work/$name.toml" >"$work/$name.log" 2>&1 &
     local pid=$!
     bench_pids+=("$pid")
     bench_wait_port "$port" || { cat "$work/$name.log" >&2; return 1; }
@@ -107,10 +111,10 @@ INI
     chmod 644 "$work/$name.ini" "$work/hba.conf" "$work/userlist.txt"
     touch "$work/$name.log" && chown postgres: "$work/$name.log"
     if ((EUID == 0)); then
-        setpriv --reuid=postgres --regid=postgres --init-groups pgbouncer "$work/$name.ini" \
-            >>"$work/$name.log" 2>&1 &
+        setpriv --reuid=postgres --regid=postgres --init-groups "${bench_wrap[@]}" pgbouncer \
+            "$work/$name.ini" >>"$work/$name.log" 2>&1 &
     else
-        pgbouncer "$work/$name.ini" >>"$work/$name.log" 2>&1 &
+        "${bench_wrap[@]}" pgbouncer "$work/$name.ini" >>"$work/$name.log" 2>&1 &
     fi
     local pid=$!
     bench_pids+=("$pid")
