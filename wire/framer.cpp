@@ -69,7 +69,7 @@ std::span<std::byte> Framer::prepare(std::size_t n) {
     if (begin_ == end_) {
         begin_ = end_ = 0;
         if (buf_.size() > retained_capacity && n <= retained_capacity) {
-            buf_ = std::vector<std::byte>();
+            buf_ = decltype(buf_)();
         }
     }
     if (buf_.size() - end_ < n) {
@@ -98,7 +98,7 @@ void Framer::commit(std::size_t n) {
 void Framer::release_if_empty() noexcept {
     if (begin_ != end_) return;
     begin_ = end_ = 0;
-    buf_ = std::vector<std::byte>();
+    buf_ = decltype(buf_)();
 }
 
 void Framer::feed(std::span<const std::byte> data) {
