@@ -7,6 +7,7 @@
 #include "proxy/client_auth.hpp"
 #include "proxy/client_startup.hpp"
 #include "proxy/deadline.hpp"
+#include "proxy/first_readable.hpp"
 #include "proxy/hba.hpp"
 #include "proxy/log.hpp"
 #include "proxy/pool_limits.hpp"
@@ -30,8 +31,6 @@
 
 namespace proxy {
 namespace {
-
-using namespace asio::experimental::awaitable_operators;
 
 // Messages up to this size are held whole (the tracker and the parameter cache read them);
 // longer ones stream through in pieces, so a 200 MB row costs no 200 MB buffer.
@@ -399,7 +398,7 @@ private:
         co_return co_await forward_server();
     }
 
-    enum class Ready { client, server, timeout };
+    using Ready = FirstReadable::Ready;
 
     // Waits until the client or the server has something to say: inside a transaction the
     // client's next request, a notification or a server's FATAL may come in either order.
@@ -407,24 +406,10 @@ private:
         // What TLS already took in is not seen by a wait on the socket.
         if (client_.has_buffered_input()) co_return Ready::client;
         if (server_->stream().has_buffered_input()) co_return Ready::server;
-        auto& client = client_.socket();
-        auto& server = server_->stream().socket();
-        const Duration timeout = deadline();
-        if (held_) {
-            // The client's next request waits in the framer for the server's last reply.
-            auto ready = co_await (server.async_wait(tcp::socket::wait_read, nothrow) ||
-                                   sleep_for(timeout.count() > 0 ? timeout : Duration::max()));
-            co_return ready.index() == 0 ? Ready::server : Ready::timeout;
-        }
-        if (timeout.count() > 0) {
-            auto ready =
-                co_await (client.async_wait(ClientSocket::wait_read, nothrow) ||
-                          server.async_wait(tcp::socket::wait_read, nothrow) || sleep_for(timeout));
-            co_return static_cast<Ready>(ready.index());
-        }
-        auto ready = co_await (client.async_wait(ClientSocket::wait_read, nothrow) ||
-                               server.async_wait(tcp::socket::wait_read, nothrow));
-        co_return static_cast<Ready>(ready.index());
+        // While a request is held, the client's next request waits in the framer for the
+        // server's last reply.
+        co_return co_await readable_.wait(held_ ? nullptr : &client_.socket(),
+                                          server_->stream().socket(), deadline());
     }
 
     // How long wait_either() may wait, zero for ever: the rest of query_timeout while the
@@ -1032,6 +1017,8 @@ private:
     std::uint64_t sync_tag_ = 0;
     std::vector<std::byte> sync_query_;
     std::vector<std::byte> probe_;
+    // The wait of a linked session for its client or server (wait_either).
+    FirstReadable readable_;
     // What one forwarding step writes: views into a framer, plus our own few messages.
     std::vector<asio::const_buffer> out_;
     // Named prepared statements (reference.md 3); none in session pooling or when
