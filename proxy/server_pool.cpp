@@ -9,13 +9,14 @@
 namespace proxy {
 
 // A session waiting in acquire(). The result is set on the session's own executor (posted
-// there), and the timer, which never expires by itself, is cancelled to wake the session.
+// there), and the timer, which never expires by itself, is cancelled to wake the session. The
+// timer is made only when the session has to wait: most acquires find an idle server and are
+// served in the call itself (ServerPool::deliver).
 struct ServerPool::WaitSlot {
-    explicit WaitSlot(const asio::any_io_executor& executor)
-        : executor(executor), wake(executor, asio::steady_timer::time_point::max()) {}
+    explicit WaitSlot(const asio::any_io_executor& executor) : executor(executor) {}
 
     asio::any_io_executor executor;
-    asio::steady_timer wake;
+    std::optional<asio::steady_timer> wake;
     std::optional<Delivery> result;
 };
 
@@ -65,8 +66,12 @@ asio::awaitable<AcquireResult> ServerPool::acquire(pool::WaiterId client, int wo
             actions = core_.acquire(client, worker, at);
         }
         execute(std::move(actions), slot);
-        while (!slot->result)
-            co_await slot->wake.async_wait(nothrow);
+        if (!slot->result) {
+            // A delivery from another thread is posted here, so it finds the timer made.
+            slot->wake.emplace(executor, asio::steady_timer::time_point::max());
+            while (!slot->result)
+                co_await slot->wake->async_wait(nothrow);
+        }
         Delivery delivery = std::move(*slot->result);
         if (!delivery) co_return delivery.error();
         std::unique_ptr<ServerConn>& server = *delivery;
@@ -298,7 +303,7 @@ void ServerPool::deliver(const std::shared_ptr<WaitSlot>& slot, Delivery deliver
     }
     asio::post(slot->executor, [slot, delivery = std::move(delivery)]() mutable {
         slot->result = std::move(delivery);
-        slot->wake.cancel();
+        slot->wake->cancel();
     });
 }
 
