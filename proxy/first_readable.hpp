@@ -13,7 +13,6 @@
 #include <boost/asio/any_completion_handler.hpp>
 
 #include <memory>
-#include <optional>
 
 namespace proxy {
 
@@ -35,17 +34,10 @@ public:
 private:
     void start(asio::any_completion_handler<void(Ready)> handler, ClientSocket* client,
                tcp::socket& server, Duration timeout);
-    void arrived(Ready who);
 
-    asio::any_completion_handler<void(Ready)> handler_;
-    ClientSocket* client_ = nullptr;
-    tcp::socket* server_ = nullptr;
     // Made at the first wait with a deadline (query_timeout, idle_transaction_timeout); a
     // pointer, for the memory of the many sessions that never have one.
     std::unique_ptr<asio::steady_timer> timer_;
-    bool timed_ = false;
-    int pending_ = 0;
-    std::optional<Ready> first_;
 };
 
 } // namespace proxy
