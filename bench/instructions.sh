@@ -23,7 +23,6 @@ build=${BUILD_DIR:-$root/build-release}
 out=${OUT:-$root/bench/results} name=${NAME:-instructions}
 ((long > short)) || { echo "instructions.sh: LONG must exceed SHORT" >&2; exit 2; }
 [[ ${SETUP:-1} != 0 ]] && "$root/etc/setup-debian.sh" --with-bench
-command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
 if [[ -n ${PGMARINA_BIN:-} ]]; then
     pgmarina=$PGMARINA_BIN
 else
