@@ -63,7 +63,7 @@ run() {
     # pgbouncer (SIGINT) and pgmarina (SIGTERM) exit cleanly; callgrind writes its file at exit.
     kill "-$([[ $target == pgbouncer ]] && echo INT || echo TERM)" "$pid"
     wait "$pid" 2>/dev/null || true
-    counts=$(ls -t "$work"/callgrind.* | head -1)
+    counts=$work/callgrind.$pid # valgrind runs the proxy in its own process
     awk '/^totals:/ { print $2 }' "$counts"
     mv "$counts" "$work/last.$target.$mode.$transactions"
     [[ -z ${KEEP_COUNTS:-} ]] || cp "$work/last.$target.$mode.$transactions" "$KEEP_COUNTS/"
