@@ -6,6 +6,7 @@
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/pgmarina_process.hpp"
 #include "tests/support/pq.hpp"
+#include "tests/support/pq_async.hpp"
 #include "tests/support/raw_client.hpp"
 
 #include <doctest/doctest.h>
@@ -247,6 +248,9 @@ TEST_SUITE("integration.failure") {
     }
 
     TEST_CASE("PostgreSQL restarts: new clients and clients idle across it carry on") {
+        // Once under ThreadSanitizer (CI, 2026-11-22) both clients found their connection
+        // closed after a fast restart, without a message; pgmarina's log says why next time.
+        INFO("end of pgmarina's log:" << support::log_tail(setup().pgmarina, 60));
         for (const auto mode : {support::StopMode::fast, support::StopMode::immediate}) {
             CAPTURE(mode == support::StopMode::fast ? "fast" : "immediate");
             auto idle = connect();
