@@ -570,8 +570,9 @@ TEST_SUITE("integration.limits") {
         limit_descriptors(pid, in_use + 2);
 
         // Two more clients fit (three if a descriptor was on its way out when they were
-        // counted); then the descriptors are out and each further one is refused with
-        // PostgreSQL's "too many connections", in well under libpq's connect_timeout.
+        // counted, or if the other worker's acceptor takes the descriptor a refusal frees for a
+        // moment, see listener.cpp); the others are refused with PostgreSQL's "too many
+        // connections", in well under libpq's connect_timeout.
         std::vector<pq::Connection> extra;
         int refused = 0;
         for (int i = 0; i < 8; ++i) {
@@ -581,7 +582,6 @@ TEST_SUITE("integration.limits") {
             const auto took = Clock::now() - started;
             CHECK(took < 2s);
             if (conn.ok()) {
-                CHECK(refused == 0); // no client gets in once they are refused
                 extra.push_back(std::move(conn));
                 continue;
             }
