@@ -48,7 +48,6 @@ IFS=, read -ra targets <<<"${TARGETS:-$all_targets}"
 seconds=${SECONDS_EACH:-}
 tx_select=${TX_SELECT:-5000} tx_tpcb=${TX_TPCB:-1000} tx_connect=${TX_CONNECT:-300}
 scale=${SCALE:-10} jobs=${JOBS:-4}
-build=${BUILD_DIR:-$root/build-release}
 out=${OUT:-$root/bench/results}
 if [[ -z ${NAME:-} ]]; then
     NAME=compare
@@ -65,23 +64,9 @@ for t in "${targets[@]}"; do
     [[ ,$all_targets, == *",$t,"* ]] || { echo "compare.sh: unknown target $t" >&2; exit 2; }
 done
 
-if [[ ${SETUP:-1} != 0 ]]; then
-    "$root/etc/setup-debian.sh" --with-bench
-fi
-if [[ -n ${PGMARINA_BIN:-} ]]; then
-    pgmarina=$PGMARINA_BIN
-else
-    [[ -d $build ]] || meson setup "$build" -Dbuildtype=release -Dintegration=disabled >/dev/null
-    nice -n 10 meson compile -C "$build" proxy/pgmarina >/dev/null
-    pgmarina=$build/proxy/pgmarina
-fi
-
-# tmpfs when there is one: pg-cluster starts several times faster there.
-work=$(mktemp -d -p "$([[ -d /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
-chmod 755 "$work"
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
-trap 'bench_cleanup; rm -rf "$work"' EXIT
+bench_prepare
 
 bench_start_cluster
 max_connections=$("$root/tests/fixture/pg-cluster" psql "$work/cluster" node0 -At \

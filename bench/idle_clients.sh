@@ -14,23 +14,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 clients=${IDLE_CLIENTS:-10000}
-build=${BUILD_DIR:-$root/build-release}
 out=${OUT:-$root/bench/results}
-[[ ${SETUP:-1} != 0 ]] && "$root/etc/setup-debian.sh" --with-bench
-if [[ -n ${PGMARINA_BIN:-} ]]; then
-    pgmarina=$PGMARINA_BIN
-else
-    [[ -d $build ]] || meson setup "$build" -Dbuildtype=release -Dintegration=disabled >/dev/null
-    nice -n 10 meson compile -C "$build" proxy/pgmarina >/dev/null
-    pgmarina=$build/proxy/pgmarina
-fi
-[[ -x $pgmarina ]] || { echo "idle_clients.sh: no $pgmarina; build first" >&2; exit 1; }
-
-work=$(mktemp -d -p "$([[ -d /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
-chmod 755 "$work"
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
-trap 'bench_cleanup; rm -rf "$work"' EXIT
+bench_prepare
 
 bench_start_cluster
 user=$MD5_USER password=$MD5_PASSWORD

@@ -19,24 +19,11 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 modes=${MODES:-simple extended} clients=${CLIENTS:-10} short=${SHORT:-50} long=${LONG:-550}
-build=${BUILD_DIR:-$root/build-release}
 out=${OUT:-$root/bench/results} name=${NAME:-instructions}
 ((long > short)) || { echo "instructions.sh: LONG must exceed SHORT" >&2; exit 2; }
-[[ ${SETUP:-1} != 0 ]] && "$root/etc/setup-debian.sh" --with-bench
-if [[ -n ${PGMARINA_BIN:-} ]]; then
-    pgmarina=$PGMARINA_BIN
-else
-    [[ -d $build ]] || meson setup "$build" -Dbuildtype=release -Dintegration=disabled >/dev/null
-    nice -n 10 meson compile -C "$build" proxy/pgmarina >/dev/null
-    pgmarina=$build/proxy/pgmarina
-fi
-[[ -x $pgmarina ]] || { echo "instructions.sh: no $pgmarina; build first" >&2; exit 1; }
-
-work=$(mktemp -d -p "$([[ -d /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
-chmod 755 "$work"
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
-trap 'bench_cleanup; rm -rf "$work"' EXIT
+bench_prepare
 bench_start_cluster
 PGPASSWORD=$SCRAM_PASSWORD pgbench -i -q -s 1 -h 127.0.0.1 -p "$PRIMARY_PORT" -U "$SCRAM_USER" \
     "$DATABASE" >/dev/null 2>&1

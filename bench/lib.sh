@@ -4,8 +4,7 @@
 # of it. Every proxy: transaction pooling, pool size $POOL, clients authenticated per user as
 # PostgreSQL does (md5_user with md5, everyone else with SCRAM-SHA-256) from plain passwords.
 #
-# The caller sets `root` (the repository) and `work` (a scratch directory, mode 755, that the OS
-# user postgres can enter) and calls bench_cleanup from its EXIT trap.
+# The caller sets `root` (the repository), sources this file and calls bench_prepare first.
 
 bench_pool=${POOL:-20}
 bench_pids=()
@@ -16,6 +15,28 @@ bench_wait_seconds=10
 
 # The fds a proxy or pgbench with 5000+ clients needs; the hard limit may be lower in containers.
 ulimit -n "$(ulimit -Hn)"
+
+# What every script here does first: the Debian packages (unless SETUP=0); a release pgmarina in
+# `pgmarina` (PGMARINA_BIN, or built in BUILD_DIR, default build-release); a scratch directory
+# `work` that the OS user postgres can enter, on tmpfs when there is one (pg-cluster starts
+# several times faster there), removed at exit with everything started in it.
+bench_prepare() {
+    if [[ ${SETUP:-1} != 0 ]]; then
+        "$root/etc/setup-debian.sh" --with-bench
+    fi
+    if [[ -n ${PGMARINA_BIN:-} ]]; then
+        pgmarina=$PGMARINA_BIN
+    else
+        local build=${BUILD_DIR:-$root/build-release}
+        [[ -d $build ]] || meson setup "$build" -Dbuildtype=release -Dintegration=disabled >/dev/null
+        nice -n 10 meson compile -C "$build" proxy/pgmarina >/dev/null
+        pgmarina=$build/proxy/pgmarina
+    fi
+    [[ -x $pgmarina ]] || { echo "$(basename "$0"): no $pgmarina; build first" >&2; exit 1; }
+    work=$(mktemp -d -p "$([[ -d /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
+    chmod 755 "$work"
+    trap 'bench_cleanup; rm -rf "$work"' EXIT
+}
 
 bench_free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
