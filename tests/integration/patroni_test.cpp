@@ -7,6 +7,7 @@
 #include "tests/support/patroni_cluster.hpp"
 #include "tests/support/pgmarina_process.hpp"
 #include "tests/support/pq.hpp"
+#include "tests/support/pq_async.hpp"
 #include "tests/support/unavailable.hpp"
 
 #define DOCTEST_CONFIG_IMPLEMENT
@@ -186,6 +187,7 @@ TEST_SUITE("patroni") {
 
         const std::uint16_t port = PgmarinaProcess::free_port();
         PgmarinaProcess pgmarina{config_for(cluster, port), port};
+        INFO("pgmarina's log:\n" << support::log_tail(pgmarina, 40));
         const std::string through_pgmarina =
             pgmarina.conninfo("scram_user", cluster.password("scram_user"), "app");
         const Write before = write_on_new_connection(through_pgmarina);
