@@ -3,7 +3,6 @@
 #include "proxy/deadline.hpp"
 #include "proxy/log.hpp"
 
-#include <deque>
 #include <utility>
 
 namespace proxy {
@@ -223,16 +222,16 @@ std::unique_ptr<ServerConn> ServerPool::unpark(pool::ServerId id) {
 
 void ServerPool::execute(pool::Actions actions, const std::shared_ptr<WaitSlot>& own) {
     // Executing an action can make the Core answer with more (a closed server frees a slot for
-    // a waiter), so the actions form a work list rather than a recursion.
-    std::deque<pool::Action> work(std::make_move_iterator(actions.begin()),
-                                  std::make_move_iterator(actions.end()));
+    // a waiter), so the actions form a work list rather than a recursion. It is the list the
+    // Core gave, grown in place: a transaction's acquire and release make no allocation here.
+    pool::Actions& work = actions;
     const auto more = [&work](pool::Actions next) {
         for (auto& action : next)
             work.push_back(std::move(action));
     };
-    while (!work.empty()) {
-        const pool::Action action = std::move(work.front());
-        work.pop_front();
+    for (std::size_t next = 0; next < work.size(); ++next) {
+        // A copy: `more` may grow the list and move its elements.
+        const pool::Action action = std::move(work[next]);
         std::visit(
             Overloaded{
                 [&](const pool::Assign& assign) {
