@@ -21,6 +21,8 @@
 #include "proxy/tls_context.hpp"
 #include "proxy/traffic_stats.hpp"
 
+#include <boost/container/flat_map.hpp>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -212,8 +214,9 @@ private:
     mutable std::mutex mutex_;
     pool::Core core_;
     // Connections the Core counts as idle, used, closing or (between the call that returns a
-    // Check, Reset or Close and its execution) tested: nobody does I/O on them.
-    std::unordered_map<pool::ServerId, std::unique_ptr<ServerConn>> parked_;
+    // Check, Reset or Close and its execution) tested: nobody does I/O on them. A flat map: as
+    // many entries as the pool has servers, and no allocation when one is parked again.
+    boost::container::flat_map<pool::ServerId, std::unique_ptr<ServerConn>> parked_;
     std::unordered_map<pool::WaiterId, std::shared_ptr<WaitSlot>> waiting_;
     std::unordered_map<pool::ServerId, ServerFacts> facts_;
     std::vector<ServerParameter> welcome_;
