@@ -70,7 +70,9 @@ asio::awaitable<bool> deliver_cancel(const ServerLink& link) {
     auto [ec] = co_await socket.async_connect(link.endpoint, nothrow);
     if (ec) co_return false;
     wire::Writer writer;
-    wire::fe::CancelRequest{link.process_id, link.secret_key}.encode(writer);
+    wire::fe::CancelRequest{link.process_id,
+                            std::span(link.secret_key.data(), link.secret_key.size())}
+        .encode(writer);
     co_return co_await write_all(socket, writer.bytes());
 }
 

@@ -10,6 +10,8 @@
 #include "pool/ids.hpp"
 #include "proxy/asio.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -39,7 +41,8 @@ struct ServerLink {
     pool::WaiterId client{};
     tcp::endpoint endpoint;
     std::int32_t process_id = 0;
-    std::vector<std::byte> secret_key;
+    // Held inline up to PostgreSQL 18's 32 bytes: a link is made at every transaction.
+    boost::container::small_vector<std::byte, 32> secret_key;
 };
 
 // One client's current link; the session sets it when it gets a server and clears it when it

@@ -326,8 +326,12 @@ asio::awaitable<bool> ClientSession::link(const wire::Frame& first) {
     if (!co_await acquire_routed()) co_return false;
     activity_->linked(server_->id(), pool::Clock::now());
     const auto& welcome = server_->welcome();
-    cancel_target_->link(ServerLink{pool_, server_->id(), waiter(), server_->endpoint(),
-                                    welcome.process_id, welcome.secret_key});
+    cancel_target_->link(ServerLink{pool_,
+                                    server_->id(),
+                                    waiter(),
+                                    server_->endpoint(),
+                                    welcome.process_id,
+                                    {welcome.secret_key.begin(), welcome.secret_key.end()}});
     server_dirty_ = sync_sets_unreported(startup_.parameters, server_->parameters());
     const auto sync = build_sync_query(startup_.parameters, server_->parameters());
     if (!sync.empty()) {
