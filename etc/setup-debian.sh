@@ -25,7 +25,7 @@ command -v npm >/dev/null || packages+=(nodejs npm)
 for arg in "$@"; do
     case "$arg" in
         --with-fuzz) packages+=(clang libclang-rt-14-dev) ;;
-        --with-bench) packages+=(pgbouncer gnuplot-nox valgrind) ;;
+        --with-bench) packages+=(pgbouncer gnuplot-nox valgrind strace) ;;
         *) echo "setup-debian.sh: unknown option '$arg'" >&2; exit 2 ;;
     esac
 done
