@@ -15,6 +15,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -54,8 +55,33 @@ std::string config_for(const PgCluster& cluster, const std::vector<std::uint16_t
            "\"]\n[users.scram_user]\npassword = \"" + cluster.password("scram_user") + "\"\n";
 }
 
+// What the README tells operators to set for rolling restarts (Linux 5.14+): a connection the
+// kernel queued for a listener in the microseconds between its last accept() and its close() is
+// handed to the other process's listener instead of reset. Set for this test's run when the
+// file is writable (root), and put back as it was.
+class MigrateQueuedConnections {
+public:
+    MigrateQueuedConnections() {
+        std::ifstream in{path};
+        if (!(in >> before_)) return;
+        std::ofstream out{path};
+        changed_ = static_cast<bool>(out << "1\n");
+    }
+    ~MigrateQueuedConnections() {
+        if (changed_) std::ofstream{path} << before_ << "\n";
+    }
+    MigrateQueuedConnections(const MigrateQueuedConnections&) = delete;
+    MigrateQueuedConnections& operator=(const MigrateQueuedConnections&) = delete;
+
+private:
+    static constexpr const char* path = "/proc/sys/net/ipv4/tcp_migrate_req";
+    std::string before_;
+    bool changed_ = false;
+};
+
 struct Setup {
     PgCluster cluster{{.replicas = 0}};
+    MigrateQueuedConnections migrate;
 };
 
 Setup& setup() {
