@@ -5,9 +5,8 @@
 // shared state: a quarter of pgmarina's instructions per transaction (bench/instructions.sh).
 //
 // A socket is read, not waited for, when the caller gives it room: Asio's reactor re-arms a
-// socket with epoll_ctl for every wait, while a read is tried at once (a recv that often finds
-// the server's reply already there) and is otherwise queued on the socket's standing epoll
-// registration (bench/results/syscalls.md).
+// socket with epoll_ctl for every wait, while a read on a socket whose last read emptied it is
+// queued without a system call and done when epoll says so (bench/results/syscalls.md).
 //
 // Thread safety: none; the sockets and the caller share one executor (a worker's io_context).
 #pragma once
