@@ -33,15 +33,6 @@ std::span<const std::byte> fake_reply_bytes(wire::FakeReply reply) {
     return reply == wire::FakeReply::parse_complete ? parse_complete : close_complete;
 }
 
-// Where a read of `stream` into `framer` goes, or nothing for TLS (whose reads take ciphertext
-// first, and are not left half done by a cancellation).
-template <class Socket>
-std::optional<asio::mutable_buffer> read_room(const Stream<Socket>& stream, wire::Framer& framer) {
-    if (stream.tls()) return std::nullopt;
-    const auto space = framer.prepare(read_chunk);
-    return asio::buffer(space.data(), space.size());
-}
-
 } // namespace
 
 asio::awaitable<void> ClientSession::run() {
@@ -66,11 +57,6 @@ asio::awaitable<void> ClientSession::run() {
 }
 
 asio::awaitable<bool> ClientSession::step() {
-    if (client_spoke_before_) {
-        const bool spoke = *std::exchange(client_spoke_before_, std::nullopt);
-        if (!spoke) co_return false;
-        co_return co_await forward_client();
-    }
     if (!server_) {
         // A graceful shutdown closes a client at the end of its transaction (shutdown.hpp),
         // unless it already sent more.
@@ -92,7 +78,7 @@ asio::awaitable<bool> ClientSession::step() {
     // which must close the server at once rather than after its query (PgBouncer:
     // "client disconnect while server was not ready"). GCC 12 miscompiles a co_await in a
     // switch condition (SIGILL on resume), hence ifs.
-    const auto [ready, client_read, server_read] = co_await wait_either();
+    const Ready ready = co_await wait_either();
     if (ready == Ready::timeout) {
         if (server_->tracker().awaiting_replies()) {
             co_await fail("57014", "query_timeout");
@@ -101,40 +87,22 @@ asio::awaitable<bool> ClientSession::step() {
         }
         co_return false;
     }
-    // What the wait read is taken at once, and a client's read that lost to the server's is
-    // forwarded at the next step; a side the wait did not read (TLS, or a socket cancelled by
-    // someone else) is read now.
-    std::optional<bool> client_spoke;
-    if (client_read) client_spoke = take_client_read(*client_read);
     if (ready == Ready::client) {
-        if (!client_spoke) client_spoke = co_await read_client(Duration{0});
-        if (!*client_spoke) co_return false;
+        if (!co_await read_client(Duration{0})) co_return false;
         co_return co_await forward_client();
     }
-    client_spoke_before_ = client_spoke;
-    bool server_spoke = false;
-    if (server_read) {
-        server_spoke = take_server_read(*server_read);
-    } else {
-        server_spoke = co_await read_server();
-    }
-    if (!server_spoke) co_return co_await lose_server();
+    if (!co_await read_server()) co_return co_await lose_server();
     co_return co_await forward_server();
 }
 
-asio::awaitable<FirstReadable::Outcome> ClientSession::wait_either() {
+asio::awaitable<ClientSession::Ready> ClientSession::wait_either() {
     // What TLS already took in is not seen by a wait on the socket.
-    if (client_.has_buffered_input())
-        co_return FirstReadable::Outcome{Ready::client, std::nullopt, std::nullopt};
-    auto& server = server_->stream();
-    if (server.has_buffered_input())
-        co_return FirstReadable::Outcome{Ready::server, std::nullopt, std::nullopt};
+    if (client_.has_buffered_input()) co_return Ready::client;
+    if (server_->stream().has_buffered_input()) co_return Ready::server;
     // While a request is held, the client's next request waits in the framer for the
     // server's last reply.
-    FirstReadable::Side<ClientSocket> client_side;
-    if (!held_) client_side = {&client_.socket(), read_room(client_, framer_)};
-    co_return co_await readable_.wait(
-        client_side, {&server.socket(), read_room(server, server_->framer())}, deadline());
+    co_return co_await readable_.wait(held_ ? nullptr : &client_.socket(),
+                                      server_->stream().socket(), deadline());
 }
 
 Duration ClientSession::deadline() const {
@@ -175,24 +143,20 @@ asio::awaitable<bool> ClientSession::read_client(Duration timeout) {
         co_await fail("08P01", "client_idle_timeout");
         co_return false;
     }
-    if (woken_for_shutdown(std::get<0>(*read))) {
+    auto [ec, n] = *read;
+    if (woken_for_shutdown(ec)) {
         // One in the middle of sending a message gets to finish it.
         if (!framer_.buffered().empty()) co_return co_await read_client(timeout);
         co_await fail("57P01", "pgmarina is shutting down");
         co_return false;
     }
-    co_return take_client_read(*read);
-}
-
-bool ClientSession::take_client_read(const IoResult& read) {
-    const auto& [ec, n] = read;
     if (ec) {
         end_reason_ = "client unexpected eof";
-        return false;
+        co_return false;
     }
     framer_.commit(n);
     activity_->received(n);
-    return true;
+    co_return true;
 }
 
 bool ClientSession::woken_for_shutdown(const boost::system::error_code& ec) const {
@@ -203,15 +167,10 @@ bool ClientSession::woken_for_shutdown(const boost::system::error_code& ec) cons
 asio::awaitable<bool> ClientSession::read_server() {
     auto& server = *server_;
     const auto space = server.framer().prepare(read_chunk);
-    co_return take_server_read(
-        co_await server.stream().read_some(asio::buffer(space.data(), space.size())));
-}
-
-bool ClientSession::take_server_read(const IoResult& read) {
-    const auto& [ec, n] = read;
-    if (ec) return false;
-    server_->framer().commit(n);
-    return true;
+    auto [ec, n] = co_await server.stream().read_some(asio::buffer(space.data(), space.size()));
+    if (ec) co_return false;
+    server.framer().commit(n);
+    co_return true;
 }
 
 asio::awaitable<bool> ClientSession::forward_client() {

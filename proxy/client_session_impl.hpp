@@ -94,9 +94,8 @@ private:
     using Ready = FirstReadable::Ready;
 
     // Waits until the client or the server has something to say: inside a transaction the
-    // client's next request, a notification or a server's FATAL may come in either order. A
-    // plaintext server is read by the wait itself (FirstReadable).
-    asio::awaitable<FirstReadable::Outcome> wait_either();
+    // client's next request, a notification or a server's FATAL may come in either order.
+    asio::awaitable<Ready> wait_either();
 
     // How long wait_either() may wait, zero for ever: the rest of query_timeout while the
     // server owes replies, idle_transaction_timeout while the client idles in a transaction.
@@ -107,12 +106,7 @@ private:
     // The shutdown woke a client idle between transactions (ClientRegistry::close_idle).
     bool woken_for_shutdown(const boost::system::error_code& ec) const;
 
-    // Reads the server into its framer; false when it closed or failed.
     asio::awaitable<bool> read_server();
-    // Takes a read of the server into its framer (see read_server).
-    bool take_server_read(const IoResult& read);
-    // Takes a read of the client into its framer; false when it closed or failed.
-    bool take_client_read(const IoResult& read);
 
     // Forwards what the client sent, getting a server first if it has none.
     asio::awaitable<bool> forward_client();
@@ -245,9 +239,6 @@ private:
     std::vector<std::byte> probe_;
     // The wait of a linked session for its client or server (wait_either).
     FirstReadable readable_;
-    // Set when that wait read the client while the server spoke too: whether the client sent
-    // bytes (in the framer, to forward at the next step) or closed.
-    std::optional<bool> client_spoke_before_;
     // What one forwarding step writes: views into a framer, plus our own few messages.
     std::vector<asio::const_buffer> out_;
     // Named prepared statements (reference.md 3); none in session pooling or when
