@@ -25,10 +25,7 @@ out=${OUT:-$root/bench/results} name=${NAME:-instructions}
 source "$root/bench/lib.sh"
 bench_prepare
 bench_start_cluster
-PGPASSWORD=$SCRAM_PASSWORD pgbench -i -q -s 1 -h 127.0.0.1 -p "$PRIMARY_PORT" -U "$SCRAM_USER" \
-    "$DATABASE" >/dev/null 2>&1
-PGPASSWORD=$SCRAM_PASSWORD psql -X -q -h 127.0.0.1 -p "$PRIMARY_PORT" -U "$SCRAM_USER" "$DATABASE" \
-    -c "GRANT SELECT ON pgbench_accounts, pgbench_branches TO $MD5_USER"
+bench_init_select_only
 chmod 777 "$work" # callgrind, run as postgres for pgbouncer, writes its counts here
 
 # Callgrind runs the proxy some fifty times slower: a login under it takes longer than pgbench's

@@ -65,6 +65,15 @@ EOF
         >"$work/userlist.txt"
 }
 
+# pgbench's tables (scale 1) in the cluster, readable by md5_user: what instructions.sh and
+# syscalls.sh run `pgbench -S` on with md5 logins (a SCRAM login's PBKDF2 would drown the counts).
+bench_init_select_only() {
+    PGPASSWORD=$SCRAM_PASSWORD pgbench -i -q -s 1 -h 127.0.0.1 -p "$PRIMARY_PORT" -U "$SCRAM_USER" \
+        "$DATABASE" >/dev/null 2>&1
+    PGPASSWORD=$SCRAM_PASSWORD psql -X -q -h 127.0.0.1 -p "$PRIMARY_PORT" -U "$SCRAM_USER" "$DATABASE" \
+        -c "GRANT SELECT ON pgbench_accounts, pgbench_branches TO $MD5_USER"
+}
+
 bench_cleanup() {
     local pid
     for pid in "${bench_pids[@]}"; do
